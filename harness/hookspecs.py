@@ -1,0 +1,60 @@
+"""Every hook of vecbench: the plugin contract in one file.
+
+Each hook receives a ``register`` callback and calls it once per thing it provides, so the
+host never merges return values and knows which plugin provided what. Implement a hook with
+``@harness.hookimpl`` in a module registered under the ``vecbench`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+from harness.types import AttackInfo, DatasetInfo, IndexInfo, MeasureInfo, MetricInfo
+
+hookspec = pluggy.HookspecMarker("vecbench")
+
+
+@hookspec
+def register_indexes(register: Callable[[IndexInfo], None]) -> None:
+    """Register index plugins.
+
+    :param register: call ``register(IndexInfo(...))`` once per index. The name must be
+        unique across all plugins; a duplicate is an error naming both providers.
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[[MetricInfo], None]) -> None:
+    """Register metrics (distances, smaller is nearer; float64; optional gradient).
+
+    :param register: call ``register(MetricInfo(...))`` once per metric. Aliases share the
+        namespace of names.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[[DatasetInfo], None]) -> None:
+    """Register datasets and dataset families.
+
+    :param register: call ``register(DatasetInfo(...))`` once per dataset; a family has a
+        ``pattern`` and a ``make(name)`` that returns the DatasetInfo of a matching name.
+    """
+
+
+@hookspec
+def register_measures(register: Callable[[MeasureInfo], None]) -> None:
+    """Register measures: figures computed from a record's per-query arrays and timings.
+
+    :param register: call ``register(MeasureInfo(...))`` once per measure. Measures are
+        computed when a record is written and again whenever records are re-scored.
+    """
+
+
+@hookspec
+def register_attacks(register: Callable[[AttackInfo], None]) -> None:
+    """Register attack plugins (perturb inputs within a budget using gradients).
+
+    :param register: call ``register(AttackInfo(...))`` once per attack.
+    """

@@ -1,0 +1,91 @@
+"""Input checks shared by the host and plugins: clear errors for shape, dtype, NaN, empty, k > n."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InvalidInputError
+from harness.types import DataKind, SetData
+
+
+def check_dense(x: Any, name: str = "data", *, dim: int | None = None,
+                allow_empty: bool = False) -> np.ndarray:
+    """Return ``x`` as a C-contiguous float32 2-D array, or raise a clear error.
+
+    Rejects non-numeric dtypes, wrong rank, a dimension other than ``dim``, NaN/inf and
+    (unless ``allow_empty``) zero rows. Never modifies the caller's array.
+    """
+    if isinstance(x, SetData):
+        raise InvalidInputError(f"{name}: got set data (CSR), expected a dense 2-D float array")
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InvalidInputError(f"{name}: dtype {arr.dtype} is not numeric; pass a float array")
+    if np.iscomplexobj(arr):
+        raise InvalidInputError(f"{name}: complex dtype {arr.dtype} is not supported")
+    if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise InvalidInputError(
+            f"{name}: expected a 2-D array (n, d), got shape {arr.shape}"
+            + ("; use x.reshape(1, -1) for a single vector" if arr.ndim == 1 else "")
+        )
+    if arr.shape[0] == 0 and not allow_empty:
+        raise InvalidInputError(f"{name}: is empty (0 rows)")
+    if arr.shape[1] == 0:
+        raise InvalidInputError(f"{name}: has 0 columns")
+    if dim is not None and arr.shape[1] != dim:
+        raise InvalidInputError(f"{name}: expected dimension {dim}, got {arr.shape[1]}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        raise InvalidInputError(f"{name}: contains NaN or inf (first at row {bad})")
+    return out
+
+
+def check_binary(x: Any, name: str = "data", *, nbytes: int | None = None) -> np.ndarray:
+    """Return bit-packed binary vectors as a C-contiguous uint8 (n, nbytes) array."""
+    arr = np.asarray(x)
+    if arr.dtype != np.uint8:
+        raise InvalidInputError(
+            f"{name}: binary vectors must be bit-packed uint8 (n, d/8), got dtype {arr.dtype}; "
+            "use numpy.packbits(bits, axis=1, bitorder='little')"
+        )
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InvalidInputError(f"{name}: expected a non-empty 2-D uint8 array, got {arr.shape}")
+    if nbytes is not None and arr.shape[1] != nbytes:
+        raise InvalidInputError(f"{name}: expected {nbytes} bytes per vector, got {arr.shape[1]}")
+    return np.ascontiguousarray(arr)
+
+
+def check_sets(x: Any, name: str = "data") -> SetData:
+    """Check CSR set data: sorted unique int32 tokens per row, monotone indptr."""
+    if not isinstance(x, SetData):
+        raise InvalidInputError(f"{name}: expected SetData (CSR indptr/indices), got {type(x)}")
+    if len(x) == 0:
+        raise InvalidInputError(f"{name}: is empty (0 sets)")
+    if x.indptr[0] != 0 or np.any(np.diff(x.indptr) < 0) or x.indptr[-1] != len(x.indices):
+        raise InvalidInputError(f"{name}: indptr must start at 0, be non-decreasing and end at "
+                                "len(indices)")
+    return x
+
+
+def check_data(x: Any, kind: DataKind, name: str = "data", *, dim: int | None = None) -> Any:
+    """Dispatch to the check for ``kind``."""
+    if kind is DataKind.DENSE:
+        return check_dense(x, name, dim=dim)
+    if kind is DataKind.BINARY:
+        return check_binary(x, name, nbytes=dim)
+    return check_sets(x, name)
+
+
+def check_k(k: Any, n: int) -> int:
+    """``k`` must be a positive int no larger than the number of indexed items ``n``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidInputError(f"k must be an integer, got {k!r}")
+    if k < 1:
+        raise InvalidInputError(f"k must be >= 1, got {k}")
+    if k > n:
+        raise InvalidInputError(f"k={k} is larger than the number of indexed items ({n})")
+    return int(k)
