@@ -1,0 +1,1 @@
+"""Built-in vecbench plugins: in-house reference implementations and wrappers."""
