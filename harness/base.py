@@ -57,7 +57,7 @@ class BaseIndex(ABC):
                 total += int(arr.nbytes)
         return total
 
-    def warmup(self, sample: VectorData) -> None:
+    def warmup(self, sample: VectorData) -> None:  # noqa: B027 - optional hook
         """Default: nothing to compile."""
 
     def query_stats(self) -> dict[str, float]:
@@ -75,5 +75,5 @@ class BaseIndex(ABC):
     def _owned_arrays(self) -> list[Any]:
         return []
 
-    def _reset_stats(self) -> None:
-        pass
+    def _reset_stats(self) -> None:  # noqa: B027 - optional hook
+        """Reset query counters (called by ``set_query_params``)."""

@@ -1,0 +1,327 @@
+"""The ``vecbench`` command.
+
+Exit codes (also in the README):
+
+- 0: success;
+- 1: ``run``: a spec failed, timed out or returned an invalid result (everything is recorded
+  first); ``check``: a conformance check failed;
+- 2: bad usage or bad input (unknown suite, plugin, dataset or parameter; malformed suite
+  file; no records to read).
+
+A plugin whose library is not installed is recorded as ``unavailable``: not a failure.
+Heavy libraries (pandas, matplotlib) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.errors import VecbenchError
+
+DATA_ENV = "VECBENCH_DATA"
+
+
+def _results_dir(value: str | None) -> Path:
+    from harness.results import default_results_dir
+
+    return Path(value) if value else default_results_dir()
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value) if value else Path(os.environ.get(DATA_ENV, "datasets"))
+
+
+results_option = click.option(
+    "--results", "results", metavar="DIR", default=None,
+    help="Record folder (default: $VECBENCH_RESULTS or ./results).")
+data_option = click.option(
+    "--data", "data", metavar="DIR", default=None,
+    help="Dataset cache (default: $VECBENCH_DATA or ./datasets).")
+plugin_option = click.option(
+    "-p", "--plugin", "plugins", multiple=True, metavar="MODULE",
+    help="Load a local plugin module (dotted name or .py file); repeatable.")
+
+
+class _Group(click.Group):
+    """Turns vecbench's own errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VecbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="vecbench")
+def main() -> None:
+    """vecbench: benchmark vector retrieval (indexes, metrics, attacks) through plugins."""
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+@main.command()
+@plugin_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per plugin.")
+def plugins(plugins: tuple[str, ...], as_json: bool) -> None:
+    """What is installed, from which package, what each provides, load errors."""
+    from harness.plugins import get_host
+
+    host = get_host(plugins)
+    rows = [s.as_dict() for s in sorted(host.status.values(), key=lambda s: s.name)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        origin = row["distribution"] or "local module"
+        version = row["version"] or "?"
+        click.echo(f"{row['name']}  ({origin} {version}; module {row['module']})")
+        if row["error"]:
+            click.echo(f"    ERROR: {row['error']}")
+        for kind, names in row["provides"].items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+        for name, why in row["unavailable"].items():
+            click.echo(f"    unavailable: {name}: {why}")
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@main.group(invoke_without_command=True)
+@data_option
+@plugin_option
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_context
+def datasets(ctx: click.Context, data: str | None, plugins: tuple[str, ...],
+             as_json: bool) -> None:
+    """What datasets exist, their size and metric, and whether they are available here."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from harness.data import dataset_table
+    from harness.plugins import get_host
+
+    get_host(plugins)
+    rows = dataset_table(_data_dir(data))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        avail = row.get("available")
+        mark = "yes" if avail is True else "no"
+        size = f"{row.get('n_train', '?')} x {row.get('dim', '?')}"
+        click.echo(f"{row['name']:<24} {row.get('metric', ''):<12} {row.get('kind', ''):<7} "
+                   f"{size:<18} queries {row.get('n_test', '?'):<6} available: {mark}")
+        if avail is not True and row.get("reason"):
+            click.echo(f"    {row['reason']}")
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def suites(as_json: bool) -> None:
+    """The built-in suites and what each runs."""
+    from harness.config import builtin_suites, load_suite
+
+    out = []
+    for name, path in builtin_suites().items():
+        suite = load_suite(path)
+        runs = [{"datasets": r["dataset"], "indexes": r["index"], "task": r["task"]}
+                for r in suite.runs]
+        out.append({"name": name, "description": suite.description, "runs": runs,
+                    "path": str(path)})
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for row in out:
+        click.echo(f"{row['name']}: {row['description']}")
+        for run in row["runs"]:
+            click.echo(f"    {run['task']}: {', '.join(run['indexes'])} on "
+                       f"{', '.join(run['datasets'])}")
+
+
+# --------------------------------------------------------------------------- run
+
+
+@main.command()
+@click.argument("suite")
+@results_option
+@data_option
+@plugin_option
+@click.option("-k", "select_expr", metavar="EXPR", default=None,
+              help="Run only specs matching EXPR (words with and/or/not, as pytest -k).")
+@click.option("--dry-run", is_flag=True, help="List the specs with a time estimate; run none.")
+@click.option("--retry-failed", is_flag=True, help="Run again specs recorded as failed.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the records written, as JSON (implies --quiet).")
+@click.option("--plot/--no-plot", default=True, help="Write recall-QPS plots at the end.")
+def run(suite: str, results: str | None, data: str | None, plugins: tuple[str, ...],
+        select_expr: str | None, dry_run: bool, retry_failed: bool, quiet: bool,
+        as_json: bool, plot: bool) -> None:
+    """Run SUITE (a built-in suite name or a suite file) and record every spec."""
+    from harness.session import Session
+
+    results_dir = _results_dir(results)
+    quiet = quiet or as_json
+    session = Session(suite, results_dir=results_dir, data_dir=_data_dir(data),
+                      select_expr=select_expr, retry_failed=retry_failed,
+                      extra_modules=plugins,
+                      progress=None if quiet else lambda m: click.echo(m, err=True))
+    if dry_run:
+        rows = session.dry_run()
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            click.echo(f"{row['estimate_seconds']:>8.1f}s  {row['spec']}")
+        total = sum(r["estimate_seconds"] for r in rows)
+        click.echo(f"{len(rows)} spec(s), estimated {total / 60:.1f} min "
+                   "(from past records where available, else a rough guess)")
+        return
+    report = session.run()
+    if as_json:
+        click.echo(json.dumps([_brief(r) for r in report.written], indent=2))
+    else:
+        _print_summary(results_dir, report)
+        if plot and report.written:
+            _plot(results_dir, results_dir / "plots", quiet=False)
+    sys.exit(report.exit_code)
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record.get(k) for k in ("spec_id", "suite", "spec", "status", "error",
+                                       "measures", "warnings")}
+
+
+def _print_summary(results_dir: Path, report: Any) -> None:
+    from harness.report import format_table, summary_table
+    from harness.results import load_results
+
+    df = load_results(results_dir)
+    ids = {r["spec_id"] for r in report.written}
+    df = df[df["spec_id"].isin(ids)] if ids else df.iloc[0:0]
+    if len(df):
+        click.echo(format_table(summary_table(df), "table"))
+    failed = report.failures
+    click.echo(f"\n{len(report.written)} record(s) written to {results_dir}, "
+               f"{report.skipped} skipped as already recorded, {len(failed)} failed.")
+    for rec in failed:
+        last = (rec.get("error") or "").strip().splitlines()[-1:] or [""]
+        click.echo(f"  {rec['status']}: {rec['spec']['index']} on {rec['spec']['dataset']} "
+                   f"{rec['spec']['build']} {rec['spec']['query']}: {last[0][:200]}")
+
+
+# --------------------------------------------------------------------------- check
+
+
+@main.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def check(target: str, as_json: bool) -> None:
+    """Run the conformance kit on a plugin (registered name, module or .py file)."""
+    from harness.testing import run_checks
+
+    results = run_checks(target)
+    rows = [{"plugin": r.plugin, "kind": r.kind, "check": r.check, "passed": r.passed,
+             "error": r.error, "seconds": r.seconds} for r in results]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            mark = "PASS" if row["passed"] else "FAIL"
+            click.echo(f"{mark}  {row['kind']} {row['plugin']}: {row['check']}"
+                       f"  ({row['seconds']:.2f}s)")
+            if not row["passed"] and row["error"]:
+                click.echo(f"      {row['error'].strip().splitlines()[-1][:300]}")
+        n_fail = sum(not r["passed"] for r in rows)
+        click.echo(f"{len(rows) - n_fail} passed, {n_fail} failed")
+    if not rows:
+        raise VecbenchError(f"no index or metric to check in {target!r}")
+    sys.exit(1 if any(not r["passed"] for r in rows) else 0)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _load(results: str | None):
+    from harness.results import load_results
+
+    results_dir = _results_dir(results)
+    df = load_results(results_dir)
+    if df.empty:
+        raise VecbenchError(f"no records in {results_dir}; run a suite first "
+                            "(vecbench run quick) or pass --results DIR")
+    return df
+
+
+@main.command(name="results")
+@results_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--all-columns", is_flag=True, help="Every column, not only the main ones.")
+def results_cmd(results: str | None, fmt: str, all_columns: bool) -> None:
+    """Tidy table of every record."""
+    from harness.report import format_table
+
+    df = _load(results)
+    columns = None
+    if not all_columns and fmt == "table":
+        wanted = ["dataset", "index", "build", "query", "k", "seed", "status", "recall",
+                  "qps", "p50_ms", "build_seconds", "index_bytes"]
+        columns = [c for c in wanted if c in df.columns]
+    click.echo(format_table(df, fmt, columns=columns))
+
+
+@main.command()
+@results_option
+@click.option("--recall", "recall", type=float, default=0.9, show_default=True,
+              help="Recall threshold r.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per (dataset, index).")
+def leaderboard(results: str | None, recall: float, as_json: bool) -> None:
+    """Per dataset and index: max QPS at recall >= r (seeds aggregated first)."""
+    from harness.report import format_table, leaderboard_records
+    from harness.report import leaderboard as make_leaderboard
+
+    if not 0.0 <= recall <= 1.0:
+        raise VecbenchError(f"--recall must be within [0, 1], got {recall}")
+    lb = make_leaderboard(_load(results), recall=recall)
+    if as_json:
+        click.echo(json.dumps(leaderboard_records(lb), indent=2))
+    else:
+        click.echo(format_table(lb, "table"))
+
+
+@main.command()
+@results_option
+@click.option("--out", "out", metavar="DIR", default="plots", show_default=True,
+              help="Folder for the figures.")
+def plot(results: str | None, out: str) -> None:
+    """Recall vs QPS (log scale), one figure per dataset, PNG and SVG."""
+    _plot(_results_dir(results), Path(out), quiet=False)
+
+
+def _plot(results_dir: Path, out: Path, quiet: bool) -> None:
+    from harness.report import plot_recall_qps
+    from harness.results import load_results
+
+    df = load_results(results_dir)
+    if df.empty:
+        raise VecbenchError(f"no records in {results_dir} to plot")
+    paths = plot_recall_qps(df, out)
+    if not quiet:
+        for path in paths:
+            click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

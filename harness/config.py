@@ -1,0 +1,425 @@
+"""Suite files -> specs.
+
+A suite is a TOML file (data only; nothing in it is evaluated)::
+
+    name = "quick"                      # optional; defaults to the file name
+    description = "what it shows"
+    [defaults]                          # optional; every [[run]] inherits these
+    k = 10
+    seeds = [0]
+    [[run]]
+    task = "search"                     # default "search"
+    dataset = ["gmm-10000x32"]          # a name or a list of names
+    index = "hnswlib"                   # a name or a list of names
+    build = { M = [8, 16] }             # values or lists (grid); omitted -> the plugin's grid
+    query = { ef = [10, 20, 40] }       # same, for query parameters
+
+Keys of ``[defaults]`` and ``[[run]]``: see :data:`RUN_KEYS`. A build configuration (dataset,
+index, build parameters, seed) runs in one isolated process which sweeps its query points;
+each (build configuration, query point) is one :class:`Spec` and one record.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from harness.errors import SuiteError, UnknownNameError, VecbenchError
+from harness.registry import Registry
+from harness.types import resolve_params
+
+TASKS = ("search",)
+TOP_KEYS = {"name", "description", "defaults", "run"}
+#: key -> (type check, description); shared by [defaults] and [[run]]
+RUN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "task": ((str,), "task name (default 'search')"),
+    "dataset": ((str, list), "dataset name(s)"),
+    "index": ((str, list), "index plugin name(s)"),
+    "build": ((dict,), "build parameters: value or list of values each"),
+    "query": ((dict,), "query parameters: value or list of values each"),
+    "k": ((int,), "number of neighbours (default 10)"),
+    "seeds": ((list, int), "build seeds (default [0])"),
+    "metric": ((str,), "override the dataset's metric (e.g. 'angular')"),
+    "timeout": ((int, float), "seconds allowed per build configuration (default 1800)"),
+    "repetitions": ((int,), "timed batch repetitions per query point (default 3)"),
+    "latency_queries": ((int,), "queries timed one by one; 0 = none, -1 = all (default -1)"),
+    "latency_repetitions": ((int,), "passes of the single-query loop (default 1)"),
+    "memory_limit_mb": ((int, float), "peak RSS allowed per build process (default 16384)"),
+    "threads": ((int,), "threads for BLAS/OpenMP/numba and the library (default 1)"),
+    "label": ((str,), "free text shown in listings"),
+}
+RUN_DEFAULTS: dict[str, Any] = {
+    "task": "search", "k": 10, "seeds": [0], "metric": None, "timeout": 1800.0,
+    "repetitions": 3, "latency_queries": -1, "latency_repetitions": 1,
+    "memory_limit_mb": 16384, "threads": 1, "label": "",
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a spec is measured; not part of its identity (changing them does not re-run)."""
+
+    timeout: float = 1800.0
+    repetitions: int = 3
+    latency_queries: int = -1
+    latency_repetitions: int = 1
+    memory_limit_mb: float = 16384
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One point of a sweep: a build configuration plus one query point."""
+
+    task: str
+    dataset: str
+    index: str
+    build: dict[str, Any]
+    query: dict[str, Any]
+    k: int
+    seed: int
+    metric: str | None = None
+    threads: int = 1
+    suite: str = ""
+    label: str = ""
+    settings: RunSettings = field(default_factory=RunSettings)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what is measured (hashed into the spec id)."""
+        return {"task": self.task, "dataset": self.dataset, "index": self.index,
+                "build": self.build, "query": self.query, "k": self.k, "seed": self.seed,
+                "metric": self.metric, "threads": self.threads}
+
+    def build_identity(self) -> dict[str, Any]:
+        ident = self.identity()
+        ident.pop("query")
+        return ident
+
+    def spec_id(self, dataset_checksum: str = "", plugin_version: str = "") -> str:
+        """Hash of the spec, the dataset checksum and the plugin version."""
+        return _digest({**self.identity(), "dataset_checksum": dataset_checksum,
+                        "plugin_version": plugin_version})
+
+    def build_id(self, dataset_checksum: str = "", plugin_version: str = "") -> str:
+        return _digest({**self.build_identity(), "dataset_checksum": dataset_checksum,
+                        "plugin_version": plugin_version})
+
+    def describe(self) -> str:
+        """A one-line label, also the text that ``-k`` expressions match against."""
+        b = ",".join(f"{k}={v}" for k, v in sorted(self.build.items()))
+        q = ",".join(f"{k}={v}" for k, v in sorted(self.query.items()))
+        metric = f" metric={self.metric}" if self.metric else ""
+        return (f"{self.task} {self.dataset} {self.index} [{b}] [{q}] k={self.k} "
+                f"seed={self.seed}{metric}")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["settings"] = asdict(self.settings)
+        return out
+
+
+@dataclass
+class BuildGroup:
+    """Specs sharing one build configuration: they run in one process."""
+
+    specs: list[Spec]
+
+    @property
+    def first(self) -> Spec:
+        return self.specs[0]
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def builtin_suites() -> dict[str, Path]:
+    """name -> path of the suites shipped with vecbench."""
+    folder = resources.files("harness") / "suites"
+    out = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".toml"):
+            out[entry.name[:-5]] = Path(str(entry))
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class Suite:
+    """A parsed and validated suite file."""
+
+    name: str
+    description: str
+    runs: list[dict[str, Any]]
+    path: Path | None = None
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Read a built-in suite by name, or a suite file by path, and validate its shape."""
+    path = Path(name_or_path)
+    builtins = builtin_suites()
+    if not path.suffix and str(name_or_path) in builtins:
+        path = builtins[str(name_or_path)]
+    elif not path.is_file():
+        if not path.suffix:
+            raise UnknownNameError("suite", str(name_or_path), builtins,
+                                   hint="or give the path of a .toml suite file")
+        raise SuiteError(f"suite file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not a text file") from None
+    return parse_suite(data, default_name=path.stem, source=str(path), path=path)
+
+
+def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: str = "suite",
+                path: Path | None = None) -> Suite:
+    """Validate a suite mapping (as read from TOML) and merge defaults into each run."""
+    for key in data:
+        if key not in TOP_KEYS:
+            raise SuiteError(f"{source}: unknown top-level key {key!r}" + _did_you_mean(
+                key, TOP_KEYS))
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise SuiteError(f"{source}: 'name' must be a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SuiteError(f"{source}: 'description' must be a string")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise SuiteError(f"{source}: [defaults] must be a table")
+    _check_run_keys(defaults, f"{source} [defaults]")
+    runs = data.get("run")
+    if not isinstance(runs, list) or not runs:
+        raise SuiteError(f"{source}: needs at least one [[run]] table")
+    merged = []
+    for i, run in enumerate(runs, 1):
+        where = f"{source} [[run]] #{i}"
+        if not isinstance(run, dict):
+            raise SuiteError(f"{where}: must be a table")
+        _check_run_keys(run, where)
+        full = {**RUN_DEFAULTS, **defaults, **run}
+        for required in ("dataset", "index"):
+            if required not in full:
+                raise SuiteError(f"{where}: missing {required!r}")
+        if full["task"] not in TASKS:
+            raise SuiteError(f"{where}: unknown task {full['task']!r}"
+                             + _did_you_mean(full["task"], TASKS))
+        for key in ("dataset", "index"):
+            values = _as_list(full[key])
+            if not values or not all(isinstance(v, str) and v for v in values):
+                raise SuiteError(f"{where}: {key!r} must be a name or a list of names")
+            full[key] = values
+        seeds = _as_list(full["seeds"])
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise SuiteError(f"{where}: 'seeds' must be an integer or a list of integers")
+        full["seeds"] = seeds
+        if full["k"] < 1:
+            raise SuiteError(f"{where}: 'k' must be >= 1, got {full['k']}")
+        for key in ("build", "query"):
+            params = full.get(key)
+            if params is not None:
+                for pname, value in params.items():
+                    if isinstance(value, dict):
+                        raise SuiteError(f"{where}: {key}.{pname} must be a value or a list")
+        full["_where"] = where
+        merged.append(full)
+    return Suite(name=name, description=description, runs=merged, path=path)
+
+
+def _check_run_keys(table: Mapping[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if key not in RUN_KEYS:
+            raise SuiteError(f"{where}: unknown key {key!r}" + _did_you_mean(key, RUN_KEYS))
+        types, what = RUN_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise SuiteError(f"{where}: {key!r} should be {what}; got {value!r}")
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def grid(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cartesian product of a parameter mapping whose values are values or lists."""
+    if not params:
+        return [{}]
+    names = sorted(params)
+    axes = [_as_list(params[n]) for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def expand(suite: Suite, registry: Registry) -> list[BuildGroup]:
+    """Every build group of ``suite``, with parameters resolved against the plugins.
+
+    Unknown datasets, indexes and parameter names are errors with close-match suggestions.
+    """
+    groups: dict[str, BuildGroup] = {}
+    for run in suite.runs:
+        where = run["_where"]
+        for dataset in run["dataset"]:
+            _check_dataset_name(registry, dataset, where)
+            for index in run["index"]:
+                try:
+                    info = registry.indexes.get(index)
+                except UnknownNameError as exc:
+                    raise SuiteError(f"{where}: {exc}") from None
+                build_axes = run.get("build")
+                if build_axes is None:
+                    build_axes = dict(info.build_grid)
+                query_axes = run.get("query")
+                if query_axes is None:
+                    query_axes = dict(info.query_grid)
+                has_seed = any(p.name == "seed" for p in info.build_params)
+                for raw_build in grid(build_axes):
+                    for seed in run["seeds"]:
+                        given = dict(raw_build)
+                        if has_seed and "seed" not in given:
+                            given["seed"] = seed
+                        try:
+                            build = resolve_params(info.build_params, given,
+                                                   f"index {info.name!r} (build)")
+                        except VecbenchError as exc:
+                            raise SuiteError(f"{where}: {exc}") from None
+                        specs = []
+                        for raw_query in grid(query_axes):
+                            try:
+                                query = resolve_params(info.query_params, raw_query,
+                                                       f"index {info.name!r} (query)")
+                            except VecbenchError as exc:
+                                raise SuiteError(f"{where}: {exc}") from None
+                            specs.append(Spec(
+                                task=run["task"], dataset=dataset, index=info.name,
+                                build=build, query=query, k=int(run["k"]), seed=int(seed),
+                                metric=run.get("metric"), threads=int(run["threads"]),
+                                suite=suite.name, label=run.get("label", ""),
+                                settings=RunSettings(
+                                    timeout=float(run["timeout"]),
+                                    repetitions=int(run["repetitions"]),
+                                    latency_queries=int(run["latency_queries"]),
+                                    latency_repetitions=int(run["latency_repetitions"]),
+                                    memory_limit_mb=float(run["memory_limit_mb"]))))
+                        key = specs[0].build_id()
+                        if key in groups:
+                            known = {s.spec_id() for s in groups[key].specs}
+                            groups[key].specs.extend(
+                                s for s in specs if s.spec_id() not in known)
+                        else:
+                            groups[key] = BuildGroup(specs)
+    return list(groups.values())
+
+
+def _check_dataset_name(registry: Registry, name: str, where: str) -> None:
+    if name in registry.datasets or registry.datasets.find_family(name) is not None:
+        return
+    if name.endswith((".hdf5", ".h5")):
+        return
+    patterns = [rx.pattern[4:-2] for rx, _ in registry.datasets.families]
+    hint = f"families: {', '.join(patterns)}" if patterns else ""
+    try:
+        registry.datasets.get(name)
+    except UnknownNameError as exc:
+        msg = str(exc) + (f"; {hint}" if hint else "")
+        raise SuiteError(f"{where}: {msg}") from None
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select(specs: Sequence[Spec], expr: str | None) -> list[Spec]:
+    """Keep specs whose :meth:`Spec.describe` text matches a ``-k`` expression.
+
+    The expression language is pytest's: words (substring match, case-insensitive) combined
+    with ``and``, ``or``, ``not`` and parentheses. Nothing is evaluated as Python.
+    """
+    if not expr:
+        return list(specs)
+    matcher = _KeywordExpr(expr)
+    return [s for s in specs if matcher.matches(s.describe())]
+
+
+class _KeywordExpr:
+    _TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = [t for t in self._TOKEN.findall(text) if t]
+        if not self.tokens:
+            raise SuiteError("-k: empty expression")
+        self.pos = 0
+        self.tree = self._or()
+        if self.pos != len(self.tokens):
+            raise SuiteError(f"-k: unexpected {self.tokens[self.pos]!r} in {text!r}")
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _take(self) -> str:
+        tok = self._peek()
+        if tok is None:
+            raise SuiteError(f"-k: expression ends too early: {self.text!r}")
+        self.pos += 1
+        return tok
+
+    def _or(self) -> Any:
+        node = self._and()
+        while self._peek() == "or":
+            self._take()
+            node = ("or", node, self._and())
+        return node
+
+    def _and(self) -> Any:
+        node = self._not()
+        while self._peek() == "and":
+            self._take()
+            node = ("and", node, self._not())
+        return node
+
+    def _not(self) -> Any:
+        if self._peek() == "not":
+            self._take()
+            return ("not", self._not())
+        tok = self._take()
+        if tok == "(":
+            node = self._or()
+            if self._take() != ")":
+                raise SuiteError(f"-k: missing ')' in {self.text!r}")
+            return node
+        if tok in (")", "and", "or"):
+            raise SuiteError(f"-k: unexpected {tok!r} in {self.text!r}")
+        return ("word", tok.lower())
+
+    def matches(self, text: str) -> bool:
+        return self._eval(self.tree, text.lower())
+
+    def _eval(self, node: Any, text: str) -> bool:
+        op = node[0]
+        if op == "word":
+            return node[1] in text
+        if op == "not":
+            return not self._eval(node[1], text)
+        if op == "and":
+            return self._eval(node[1], text) and self._eval(node[2], text)
+        return self._eval(node[1], text) or self._eval(node[2], text)
