@@ -323,5 +323,28 @@ def _plot(results_dir: Path, out: Path, quiet: bool) -> None:
             click.echo(f"wrote {path}")
 
 
+# --------------------------------------------------------------------------- bench
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks of vecbench itself."""
+
+
+@bench.command()
+@data_option
+@click.option("--library", type=click.Choice(["faiss", "hnswlib"]), default="faiss",
+              show_default=True, help="The real index timed bare and through the harness.")
+@click.option("--dataset", default="gmm-100000x128", show_default=True)
+@click.option("--repetitions", type=int, default=5, show_default=True)
+def overhead(data: str | None, library: str, dataset: str, repetitions: int) -> None:
+    """Harness overhead: reported QPS vs the library timed bare; per-query cost (null index)."""
+    from harness.overhead import measure
+
+    report = measure(library, dataset, repetitions=repetitions, data_dir=_data_dir(data))
+    for line in report.lines():
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,109 @@
+"""Fault isolation: every injected failure becomes a record with its cause; the sweep goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness import results as records
+from harness.results import schema
+from harness.session import Session
+
+FAULT_MODULE = str(Path(__file__).with_name("fault_plugins.py"))
+
+
+def _write_suite(path: Path, faults: list[str], **defaults) -> Path:
+    lines = ['name = "faults"', "[defaults]", "k = 5", "timeout = 20",
+             "repetitions = 2", "latency_queries = 10"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in defaults.items()]
+    lines += ["[[run]]", 'dataset = "gmm-400x8"', 'index = "faulty"',
+              f"build = {{ fault = {json.dumps(faults)} }}", "query = { point = [0, 1, 2] }"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run(tmp_path, faults, **defaults):
+    suite = _write_suite(tmp_path / "suite.toml", faults, **defaults)
+    session = Session(suite, results_dir=tmp_path / "results", data_dir=tmp_path / "data",
+                      extra_modules=(FAULT_MODULE,))
+    report = session.run()
+    by = {}
+    for rec in report.written:
+        by[(rec["spec"]["build"]["fault"], rec["spec"]["query"]["point"])] = rec
+    return report, by
+
+
+def test_healthy_index_records_are_valid_and_exact(tmp_path):
+    report, by = _run(tmp_path, ["none"])
+    assert report.exit_code == 0
+    assert len(by) == 3
+    validator = jsonschema.Draft202012Validator(schema())
+    for rec in by.values():
+        validator.validate(rec)
+        assert rec["status"] == "ok"
+        assert rec["measures"]["recall"] == 1.0
+        assert rec["measures"]["qps"] > 0
+        assert rec["measures"]["build_seconds"] >= 0
+        assert rec["measures"]["p50_ms"] > 0
+    arrays = records.read_arrays(tmp_path / "results" / by[("none", 0)]["spec_id"])
+    assert arrays["ids"].shape == (arrays["distances"].shape[0], 5)
+    assert arrays["latencies"].size == 10
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "cause", "points_ok"),
+    [
+        ("build-error", "failed", "injected failure at build", []),
+        ("query-error", "failed", "injected failure at query", [0, 2]),
+        ("hang", "timeout", "timeout", [0]),
+        ("abort", "failed", "killed by signal SIGABRT", [0]),
+        ("bad-shape", "invalid-result", "shape", [0, 2]),
+        ("out-of-range", "invalid-result", "out of range", [0, 2]),
+        ("duplicates", "invalid-result", "duplicate ids", [0, 2]),
+        ("float-ids", "invalid-result", "integers", [0, 2]),
+    ],
+)
+def test_each_fault_is_recorded_with_its_cause_and_the_sweep_goes_on(
+        tmp_path, fault, status, cause, points_ok):
+    report, by = _run(tmp_path, [fault, "none"], timeout=8)
+    assert report.exit_code == 1
+    for point in (0, 1, 2):
+        rec = by[(fault, point)]
+        if point in points_ok:
+            assert rec["status"] == "ok", rec["error"]
+        else:
+            assert rec["status"] in (status, "timeout", "failed")
+            assert rec["error"]
+    struck = by[(fault, 1)]
+    assert struck["status"] == status
+    assert cause in struck["error"]
+    # the healthy build after the faulty one still ran completely
+    assert all(by[("none", p)]["status"] == "ok" for p in (0, 1, 2))
+
+
+def test_memory_blow_up_is_killed_at_the_limit(tmp_path):
+    report, by = _run(tmp_path, ["memory", "none"], memory_limit_mb=700, timeout=60)
+    rec = by[("memory", 1)]
+    assert rec["status"] == "failed"
+    assert "memory limit exceeded" in rec["error"]
+    assert by[("memory", 0)]["status"] == "ok"
+    assert all(by[("none", p)]["status"] == "ok" for p in (0, 1, 2))
+
+
+def test_resume_skips_recorded_specs_and_retry_failed_reruns_failures(tmp_path):
+    report, by = _run(tmp_path, ["query-error"])
+    assert len(report.written) == 3
+    suite = tmp_path / "suite.toml"
+    again = Session(suite, results_dir=tmp_path / "results", data_dir=tmp_path / "data",
+                    extra_modules=(FAULT_MODULE,)).run()
+    assert again.written == [] and again.skipped == 3
+    retry = Session(suite, results_dir=tmp_path / "results", data_dir=tmp_path / "data",
+                    extra_modules=(FAULT_MODULE,), retry_failed=True).run()
+    assert [r["spec"]["query"]["point"] for r in retry.written] == [1]
+    assert retry.skipped == 2
+    # nothing was lost or duplicated: one record per spec on disk
+    assert len(list(records.iter_record_dirs(tmp_path / "results"))) == 3
+    assert len(records.load_all(tmp_path / "results")) == 3
