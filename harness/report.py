@@ -1,0 +1,760 @@
+"""Tables, Pareto frontiers, the leaderboard and recall-QPS plots, from the results DataFrame.
+
+Every function takes the tidy frame of :func:`harness.results.load_results` (one row per
+record) or a frame derived from it, and returns a new frame, text or files; inputs are never
+modified. pandas and matplotlib are imported inside the functions so that importing this
+module (and starting the ``vecbench`` command) stays fast. The rules implemented here (tie
+rule of the frontier, seed aggregation, leaderboard choice and interpolation) are written
+out in ``docs/measures.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.errors import InvalidInputError, UnknownNameError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: columns that identify a point of a sweep (besides its build and query parameters), in the
+#: order used for grouping and sorting; those absent from a frame are ignored
+POINT_KEYS = ("task", "dataset", "metric", "k", "threads", "index")
+#: columns of a record that are not measures
+META_COLUMNS = frozenset({
+    "spec_id", "build_id", "suite", "task", "dataset", "metric", "index", "k", "threads",
+    "seed", "status", "error", "build", "query", "dataset_checksum", "plugin_version",
+    "library_version", "finished_at", "label", "n_seeds", "n_records",
+})
+#: tasks the leaderboard ranks by default
+LEADERBOARD_TASKS = ("search", "filtered-search")
+#: slack of the ``recall >= r`` test: recalls are means of fractions, so a value meant to
+#: be exactly r can come out one ulp below it; distinct recalls of any realistic run
+#: (denominator n_queries * k < 1e11) differ by far more than this
+RECALL_SLACK = 1e-12
+SUMMARY_MEASURES = ("recall", "qps", "p50_ms", "p99_ms", "build_seconds", "index_bytes")
+FORMATS = ("table", "csv", "json")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _pandas():
+    import pandas
+
+    return pandas
+
+
+def _require_frame(df: Any, name: str = "df") -> None:
+    pd = _pandas()
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"{name}: expected a pandas DataFrame (e.g. from "
+                                f"harness.results.load_results()), got {type(df).__name__}")
+
+
+def _require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "column") -> None:
+    for col in columns:
+        if col not in df.columns:
+            raise UnknownNameError(what, col, [str(c) for c in df.columns],
+                                   "not in the results frame")
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    pd = _pandas()
+    return value is pd.NA or value is pd.NaT
+
+
+def _py(value: Any) -> Any:
+    """numpy scalars -> Python; missing -> None; integral floats stay floats."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _key_value(value: Any) -> Any:
+    """A hashable, normalised grouping value (NaN -> None, 10.0 -> 10)."""
+    value = _py(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _natural(value: Any) -> tuple:
+    """Sort key that orders None, numbers and text without comparing across types."""
+    if _is_missing(value):
+        return (2, 0, "")
+    if _is_number(value):
+        return (0, float(value), "")
+    if isinstance(value, Mapping):
+        return (1, 0, "", *((str(k), *_natural(v)) for k, v in sorted(value.items())))
+    return (1, 0, str(value))
+
+
+def _dumps(params: Mapping[str, Any]) -> str:
+    return json.dumps({str(k): _py(v) for k, v in params.items()}, sort_keys=True)
+
+
+def _parse_params(value: Any, column: str, row: int) -> dict[str, Any]:
+    if _is_missing(value):
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): _py(v) for k, v in value.items()}
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"column {column!r}, row {row}: not JSON parameters ({exc.msg}): {value!r}"
+            ) from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise InvalidInputError(f"column {column!r}, row {row}: expected a dict of parameters or "
+                            f"its JSON text, got {value!r}")
+
+
+def _param_dicts(df: pd.DataFrame, prefix: str) -> list[dict[str, Any]]:
+    """Per row, the parameters under ``prefix`` (``build`` or ``query``).
+
+    From the JSON column when present, else from the ``prefix.NAME`` columns.
+    """
+    if prefix in df.columns:
+        return [_parse_params(v, prefix, i) for i, v in enumerate(df[prefix].tolist())]
+    cols = [c for c in df.columns if isinstance(c, str) and c.startswith(prefix + ".")]
+    out: list[dict[str, Any]] = [{} for _ in range(len(df))]
+    for col in cols:
+        name = col[len(prefix) + 1:]
+        for i, value in enumerate(df[col].tolist()):
+            if not _is_missing(value):
+                out[i][name] = _py(value)
+    return out
+
+
+def _without_seed(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "seed"}
+
+
+def _ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with status ``ok`` (every row when the frame has no ``status`` column)."""
+    if "status" not in df.columns:
+        return df.reset_index(drop=True)
+    return df[df["status"] == "ok"].reset_index(drop=True)
+
+
+def _measure_columns(df: pd.DataFrame) -> list[str]:
+    """Non-meta columns whose values are numbers (or missing)."""
+    pd = _pandas()
+    out = []
+    for col in df.columns:
+        if not isinstance(col, str) or col in META_COLUMNS or col.startswith(
+                ("build.", "query.")):
+            continue
+        series = df[col]
+        if pd.api.types.is_bool_dtype(series):
+            continue
+        numeric = pd.api.types.is_numeric_dtype(series) or (
+            series.dtype == object and all(_is_number(v) or _is_missing(v) for v in series))
+        if numeric:
+            out.append(col)
+    return out
+
+
+def _floats(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as float64 (missing -> NaN); a clear error for non-numeric values."""
+    pd = _pandas()
+    if col not in df.columns:
+        return np.full(len(df), np.nan)
+    try:
+        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=np.float64,
+                                                               na_value=np.nan)
+    except (TypeError, ValueError):
+        bad = next(v for v in df[col] if not (_is_number(v) or _is_missing(v)))
+        raise InvalidInputError(f"column {col!r} must be numeric; found {bad!r}") from None
+
+
+def _seed_of(df: pd.DataFrame, builds: Sequence[Mapping[str, Any]]) -> list[tuple]:
+    seeds = df["seed"].tolist() if "seed" in df.columns else [None] * len(df)
+    return [(_key_value(s), _key_value(b.get("seed"))) for s, b in zip(seeds, builds, strict=True)]
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- frontier
+
+
+def pareto_frontier(df: pd.DataFrame, x: str = "recall", y: str = "qps", *,
+                    x_higher_is_better: bool = True,
+                    y_higher_is_better: bool = True) -> pd.DataFrame:
+    """Rows of ``df`` on the Pareto frontier of (``x``, ``y``), sorted by ``x`` ascending.
+
+    With both directions "higher is better" (the default: recall and QPS), a row is on the
+    frontier iff no other row has ``x' >= x`` and ``y' >= y`` with one inequality strict.
+    Hence among rows of equal ``x`` only the largest ``y`` can stay, and among rows of equal
+    ``y`` only the largest ``x``. Exact duplicates keep the first of them in ``df``'s order.
+    Rows where ``x`` or ``y`` is NaN are dropped; zeros are kept (ann-benchmarks drops them).
+    The result keeps ``df``'s columns and index labels.
+    """
+    _require_frame(df)
+    _require_columns(df, (x, y))
+    vx, vy = _floats(df, x), _floats(df, y)
+    pos = np.flatnonzero(~(np.isnan(vx) | np.isnan(vy)))
+    sx = vx[pos] if x_higher_is_better else -vx[pos]
+    sy = vy[pos] if y_higher_is_better else -vy[pos]
+    # best x first, then best y, then input order: the first row of a group of equal x is its
+    # best, and a row stays iff its y beats every row with a better-or-equal x seen before
+    order = np.lexsort((pos, -sy, -sx))
+    kept: list[int] = []
+    best = -math.inf
+    for i in order:
+        if sy[i] > best:
+            kept.append(int(pos[i]))
+            best = sy[i]
+    kept.sort(key=lambda p: vx[p])
+    return df.iloc[kept]
+
+
+def interpolate_qps(frontier_x: Sequence[float], frontier_y: Sequence[float],
+                    at: float) -> float:
+    """``y`` of a Pareto frontier at exactly ``x == at``.
+
+    The frontier is given by its points sorted by ``x`` ascending (so ``y`` descending).
+    Between the two points that bracket ``at``, ``y`` is interpolated linearly in ``x`` and
+    geometrically in ``y`` (a straight line on a log-``y`` plot); linearly when one of the
+    two ``y`` is not positive. A point within :data:`RECALL_SLACK` of ``at`` gives its own
+    ``y``; when every point lies above ``at`` the lowest one's ``y`` is returned (the frontier
+    extends flat to the left); NaN when no point reaches ``at``.
+    """
+    xs = np.asarray(frontier_x, dtype=np.float64)
+    ys = np.asarray(frontier_y, dtype=np.float64)
+    if xs.shape != ys.shape or xs.ndim != 1:
+        raise InvalidInputError("frontier_x and frontier_y must be 1-D and of equal length")
+    if xs.size == 0 or xs[-1] < at - RECALL_SLACK:
+        return math.nan
+    hit = np.flatnonzero(np.abs(xs - at) <= RECALL_SLACK)
+    if hit.size:
+        return float(ys[hit].max())
+    if xs[0] > at:
+        return float(ys[0])
+    j = int(np.searchsorted(xs, at))  # xs[j - 1] < at < xs[j]
+    x0, x1, y0, y1 = xs[j - 1], xs[j], ys[j - 1], ys[j]
+    t = (at - x0) / (x1 - x0)
+    if y0 > 0 and y1 > 0:
+        return float(math.exp(math.log(y0) + t * (math.log(y1) - math.log(y0))))
+    return float(y0 + t * (y1 - y0))
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def aggregate_seeds(df: pd.DataFrame, *,
+                    spread: Sequence[str] = ("recall", "qps")) -> pd.DataFrame:
+    """Records that differ only by their seed, reduced to the median of every measure.
+
+    Only rows with status ``ok`` are used. Rows are grouped by the columns of
+    :data:`POINT_KEYS` present in ``df`` (task, dataset, metric, k, threads, index), the build
+    parameters without ``seed`` and the query parameters. The seed may be the ``seed`` column,
+    a build parameter named ``seed``, or both. Each group gives one row: its key columns,
+    ``build`` and ``query`` as canonical JSON text (``seed`` removed) with one
+    ``build.NAME`` / ``query.NAME`` column per parameter, ``n_seeds`` (distinct seeds),
+    ``n_records`` (rows), the median of every numeric measure (NaN values ignored; NaN when
+    all are), and ``NAME_min`` / ``NAME_max`` over the group for each measure in ``spread``.
+    Rows are sorted by their key, build and query parameters.
+    """
+    pd = _pandas()
+    _require_frame(df)
+    _require_columns(df, ("dataset", "index"))
+    ok = _ok_rows(df)
+    keys = [c for c in POINT_KEYS if c in df.columns]
+    measures = _measure_columns(ok)
+    builds = [_without_seed(b) for b in _param_dicts(ok, "build")]
+    queries = _param_dicts(ok, "query")
+    seeds = _seed_of(ok, _param_dicts(ok, "build"))
+    values = {m: _floats(ok, m) for m in _unique([*measures, *spread])}
+    key_values = {c: [_key_value(v) for v in ok[c].tolist()] for c in keys}
+
+    groups: dict[tuple, list[int]] = {}
+    for pos in range(len(ok)):
+        key = (*(key_values[c][pos] for c in keys), _dumps(builds[pos]), _dumps(queries[pos]))
+        groups.setdefault(key, []).append(pos)
+
+    rows = []
+    for key, members in groups.items():
+        first = members[0]
+        row: dict[str, Any] = dict(zip(keys, key[:len(keys)], strict=True))
+        row["build"], row["query"] = key[-2], key[-1]
+        row.update({f"build.{n}": v for n, v in builds[first].items()})
+        row.update({f"query.{n}": v for n, v in queries[first].items()})
+        row["n_seeds"] = len({seeds[m] for m in members})
+        row["n_records"] = len(members)
+        for m in measures:
+            vals = values[m][members]
+            vals = vals[~np.isnan(vals)]
+            row[m] = float(np.median(vals)) if vals.size else math.nan
+        for m in spread:
+            vals = values[m][members]
+            vals = vals[~np.isnan(vals)]
+            row[f"{m}_min"] = float(vals.min()) if vals.size else math.nan
+            row[f"{m}_max"] = float(vals.max()) if vals.size else math.nan
+        rows.append(row)
+
+    lead = [*keys, "build", "query"]
+    tail = ["n_seeds", "n_records", *measures,
+            *(f"{m}_{s}" for m in spread for s in ("min", "max"))]
+    if not rows:
+        return pd.DataFrame(columns=_unique([*lead, *tail]))
+    rows.sort(key=lambda r: (*(_natural(r[c]) for c in keys),
+                             _natural(json.loads(r["build"])), _natural(json.loads(r["query"]))))
+    out = pd.DataFrame(rows)
+    params = sorted(c for c in out.columns if c.startswith(("build.", "query.")))
+    return out[_unique([*lead, *params, *tail])]
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+
+def _check_threshold(recall: Any) -> float:
+    if not _is_number(recall) or not math.isfinite(float(recall)):
+        raise InvalidInputError(f"recall threshold must be a number in [0, 1], got {recall!r}")
+    r = float(recall)
+    if not 0.0 <= r <= 1.0:
+        raise InvalidInputError(f"recall threshold must be in [0, 1], got {r}"
+                                + ("; give a fraction, e.g. 0.9 for 90%" if r > 1 else ""))
+    return r
+
+
+def _status_note(statuses: Sequence[Any]) -> str:
+    counts: dict[str, int] = {}
+    for s in statuses:
+        label = "unknown" if _is_missing(s) else str(s)
+        counts[label] = counts.get(label, 0) + 1
+    return "no successful record (" + ", ".join(
+        f"{k}: {v}" for k, v in sorted(counts.items())) + ")"
+
+
+def leaderboard(df: pd.DataFrame, recall: float = 0.9, recall_col: str = "recall", *,
+                tasks: Sequence[str] | None = LEADERBOARD_TASKS) -> pd.DataFrame:
+    """Per (dataset, index): the fastest point whose recall reaches ``recall``.
+
+    Records are first aggregated over seeds (:func:`aggregate_seeds`, medians), so the
+    luckiest seed never stands for an index. Among an index's aggregated points with
+    ``recall_col >= recall`` (within :data:`RECALL_SLACK`) the one of maximum ``qps`` is
+    chosen (ties: higher recall, then the first in parameter order). An index that never
+    reaches the threshold is listed with NaN ``qps`` and the point of its best recall; an
+    index with no successful record is listed with NaN recall and a note of its statuses.
+
+    ``qps_interpolated`` is the QPS of the index's Pareto frontier (over its aggregated
+    points) at exactly ``recall``: see :func:`interpolate_qps`.
+
+    Groups are the :data:`POINT_KEYS` columns present (task, dataset, metric, k, threads,
+    index); with one task, metric, k and thread count that is one row per (dataset, index).
+    Only rows whose ``task`` is in ``tasks`` count (all rows when ``tasks`` is None or there
+    is no ``task`` column). Rows are sorted by their group columns, then ``qps`` descending
+    (unreached last, by best recall descending), then index name.
+
+    Columns: the group columns, ``recall_col`` (and ``recall`` when ``recall_col`` differs),
+    ``qps``, ``qps_interpolated``, ``build_seconds``, ``index_bytes``, ``n_seeds``,
+    ``<recall_col>_min``, ``<recall_col>_max``, ``qps_min``, ``qps_max`` (spread over seeds),
+    ``build`` and ``query`` (dicts, without ``seed``), ``reached`` and ``note``.
+    ``attrs["recall"]`` and ``attrs["recall_col"]`` record the threshold.
+    """
+    pd = _pandas()
+    _require_frame(df)
+    r = _check_threshold(recall)
+    if not isinstance(recall_col, str):
+        raise InvalidInputError(f"recall_col must be a column name, got {recall_col!r}")
+    _require_columns(df, ("dataset", "index"))
+    frame = df
+    if tasks is not None and "task" in df.columns:
+        frame = df[df["task"].isin(list(tasks)) | df["task"].isna()]
+    if len(_ok_rows(frame)):
+        for col in (recall_col, "qps"):
+            if col not in frame.columns:
+                raise UnknownNameError("measure", col, _measure_columns(frame),
+                                       "not in the results frame")
+    spread_cols = _unique(["recall", recall_col, "qps"])
+    agg = aggregate_seeds(frame, spread=spread_cols)
+    keys = [c for c in POINT_KEYS if c in frame.columns]
+
+    points: dict[tuple, list[int]] = {}
+    for pos, key in enumerate(zip(*(agg[c].tolist() for c in keys), strict=True)):
+        points.setdefault(tuple(_key_value(v) for v in key), []).append(pos)
+    statuses: dict[tuple, list[Any]] = {}
+    status_list = (frame["status"].tolist() if "status" in frame.columns
+                   else ["ok"] * len(frame))
+    for key, status in zip(zip(*(frame[c].tolist() for c in keys), strict=True), status_list,
+                           strict=True):
+        statuses.setdefault(tuple(_key_value(v) for v in key), []).append(status)
+
+    rec = _floats(agg, recall_col)
+    qps = _floats(agg, "qps")
+    rows = []
+    for key, status in statuses.items():
+        members = points.get(key, [])
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        measured = [m for m in members if not np.isnan(rec[m])]
+        eligible = [m for m in measured if rec[m] >= r - RECALL_SLACK and not np.isnan(qps[m])]
+        # members are in parameter order, so the first of equal (qps, recall) wins
+        if eligible:
+            pick = min(eligible, key=lambda m: (-qps[m], -rec[m]))
+            note = ""
+        elif measured:
+            pick = min(measured, key=lambda m: (-rec[m], -np.nan_to_num(qps[m], nan=-1.0)))
+            note = f"best {recall_col} {rec[pick]:.4f} < {r:g}"
+        else:
+            pick = None
+            note = (f"no {recall_col} measured" if members else _status_note(status))
+        row.update(_leaderboard_point(agg, pick, recall_col, reached=bool(eligible)))
+        frontier = pareto_frontier(agg.iloc[measured], recall_col, "qps")
+        row["qps_interpolated"] = interpolate_qps(_floats(frontier, recall_col),
+                                                  _floats(frontier, "qps"), r)
+        row["reached"] = bool(eligible)
+        row["note"] = note
+        rows.append(row)
+
+    recall_cols = _unique([recall_col, "recall"])
+    columns = [*keys, *recall_cols, "qps", "qps_interpolated", "build_seconds",
+               "index_bytes", "n_seeds", f"{recall_col}_min", f"{recall_col}_max",
+               "qps_min", "qps_max", "build", "query", "reached", "note"]
+
+    def order(row: dict[str, Any]) -> tuple:
+        q, x = row["qps"], row[recall_col]
+        return (*(_natural(row[c]) for c in keys if c != "index"),
+                0 if row["reached"] else 1,
+                -q if not math.isnan(q) else math.inf,
+                -x if not math.isnan(x) else math.inf,
+                _natural(row.get("index")))
+
+    rows.sort(key=order)
+    out = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+    out.attrs["recall"] = r
+    out.attrs["recall_col"] = recall_col
+    return out
+
+
+def _leaderboard_point(agg: pd.DataFrame, pick: int | None, recall_col: str,
+                       reached: bool) -> dict[str, Any]:
+    names = _unique([recall_col, "recall", "qps", "build_seconds", "index_bytes",
+                     f"{recall_col}_min", f"{recall_col}_max", "qps_min", "qps_max"])
+    if pick is None:
+        out: dict[str, Any] = {n: math.nan for n in names}
+        out.update(n_seeds=0, build={}, query={})
+        return out
+    out = {n: float(_floats(agg.iloc[[pick]], n)[0]) for n in names}
+    if not reached:
+        out.update(qps=math.nan, qps_min=math.nan, qps_max=math.nan)
+    out["n_seeds"] = int(agg["n_seeds"].iloc[pick])
+    out["build"] = json.loads(agg["build"].iloc[pick])
+    out["query"] = json.loads(agg["query"].iloc[pick])
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy: numpy -> Python, non-finite floats and missing -> None."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if _is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def leaderboard_records(lb: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a frame (e.g. a :func:`leaderboard`) as JSON-ready dicts.
+
+    numpy scalars become Python numbers, NaN, infinities and missing values become None,
+    nested dicts (``build``, ``query``) are converted the same way, so ``json.dumps(...,
+    allow_nan=False)`` accepts the result.
+    """
+    _require_frame(lb, "lb")
+    cols = [str(c) for c in lb.columns]
+    return [{c: _jsonable(v) for c, v in zip(cols, row, strict=True)}
+            for row in lb.itertuples(index=False, name=None)]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The closing table of ``vecbench run``: one row per record with its key measures.
+
+    Columns: ``dataset``, ``index``, ``k`` and ``seed`` (when present), ``build`` and
+    ``query`` (dicts), ``recall``, ``qps``, ``p50_ms``, ``p99_ms``, ``build_seconds``,
+    ``index_bytes`` (NaN when not measured) and ``status``. Every record is listed, failed ones
+    included; rows are sorted by dataset, index, k, build, query and seed.
+    """
+    pd = _pandas()
+    _require_frame(df)
+    _require_columns(df, ("dataset", "index"))
+    keys = [c for c in ("dataset", "index", "k", "seed") if c in df.columns]
+    columns = [*keys, "build", "query", *SUMMARY_MEASURES, "status"]
+    builds, queries = _param_dicts(df, "build"), _param_dicts(df, "query")
+    values = {m: _floats(df, m) for m in SUMMARY_MEASURES}
+    status = df["status"].tolist() if "status" in df.columns else ["ok"] * len(df)
+    rows = []
+    for pos in range(len(df)):
+        row: dict[str, Any] = {c: _key_value(df[c].iat[pos]) for c in keys}
+        row["build"], row["query"] = builds[pos], queries[pos]
+        row.update({m: float(values[m][pos]) for m in SUMMARY_MEASURES})
+        row["status"] = _py(status[pos])
+        rows.append(row)
+    rows.sort(key=lambda r: (_natural(r["dataset"]), _natural(r["index"]),
+                             _natural(r.get("k")), _natural(r["build"]),
+                             _natural(r["query"]), _natural(r.get("seed"))))
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+def _format_params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_jsonable(v)}" for k, v in params.items()) or "-"
+
+
+def _column_cells(values: list[Any]) -> tuple[list[str], bool]:
+    """Cell texts of one column and whether it is numeric (right-aligned)."""
+    present = [v for v in values if not _is_missing(v)]
+    numeric = bool(present) and all(_is_number(v) for v in present)
+    if not numeric:
+        cells = []
+        for v in values:
+            if isinstance(v, Mapping):
+                cells.append(_format_params(v))
+            elif isinstance(v, (list, tuple)):
+                cells.append(", ".join(str(_jsonable(x)) for x in v))
+            elif _is_missing(v):
+                cells.append("-")
+            elif isinstance(v, (bool, np.bool_)):
+                cells.append("yes" if v else "no")
+            else:
+                cells.append(str(v))
+        return cells, False
+    finite = [float(v) for v in present if math.isfinite(float(v))]
+    if finite and all(f.is_integer() and abs(f) < 1e15 for f in finite):
+        decimals = 0
+    elif finite and all(0.0 <= f <= 1.0 for f in finite):
+        decimals = 4
+    else:
+        top = max((abs(f) for f in finite), default=0.0)
+        decimals = _decimals(top) if top else 4
+    return [_number_cell(v, decimals) for v in values], True
+
+
+def _decimals(magnitude: float) -> int:
+    """Decimals that show about four significant digits of ``magnitude`` (0 to 6)."""
+    return min(6, max(0, 3 - math.floor(math.log10(magnitude))))
+
+
+def _number_cell(value: Any, decimals: int) -> str:
+    """One number of a column printed with the column's decimals; a value too small to show
+    that way (or too large) gets four significant digits of its own."""
+    if _is_missing(value):
+        return "-"
+    f = float(value)
+    if not math.isfinite(f):
+        return str(f)
+    text = f"{f:.{decimals}f}"
+    if (f != 0 and float(text) == 0) or abs(f) >= 1e15:
+        return f"{f:.3e}"
+    return text
+
+
+def _text_table(df: pd.DataFrame) -> str:
+    headers = [str(c) for c in df.columns]
+    if not headers:
+        return "(no rows)"
+    columns = [_column_cells(df[c].tolist()) for c in df.columns]
+    widths = [max([len(h), *(len(s) for s in cells)])
+              for h, (cells, _) in zip(headers, columns, strict=True)]
+
+    def line(texts: Sequence[str]) -> str:
+        parts = [t.rjust(w) if columns[i][1] else t.ljust(w)
+                 for i, (t, w) in enumerate(zip(texts, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out.extend(line([cells[i] for cells, _ in columns]) for i in range(len(df)))
+    if len(df) == 0:
+        out.append("(no rows)")
+    return "\n".join(out)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(_jsonable(value), sort_keys=True)
+    value = _jsonable(value)
+    return "" if value is None else value
+
+
+def format_table(df: pd.DataFrame, fmt: str = "table",
+                 columns: Sequence[str] | None = None) -> str:
+    """Render a frame as text.
+
+    - ``table``: fixed-width columns with a header and a rule; numbers right-aligned with
+      about four significant digits (fractions in [0, 1] with four decimals, whole numbers
+      as integers), missing values as ``-``, parameter dicts as ``name=value, ...``.
+    - ``csv``: comma-separated with a header, full precision, dicts as JSON text, missing
+      values empty.
+    - ``json``: a JSON array of :func:`leaderboard_records` (strict JSON: NaN -> null).
+
+    ``columns`` selects and orders columns. The text has no trailing newline.
+    """
+    _require_frame(df)
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if columns is not None:
+        if isinstance(columns, str):
+            columns = [columns]
+        _require_columns(df, columns)
+        df = df[list(columns)]
+    if fmt == "json":
+        return json.dumps(leaderboard_records(df), indent=1, allow_nan=False)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow([str(c) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            writer.writerow([_csv_cell(v) for v in row])
+        return buf.getvalue().rstrip("\n")
+    return _text_table(df)
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _file_stem(name: str, used: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+    candidate, n = stem, 2
+    while candidate in used:
+        candidate, n = f"{stem}-{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
+                    recall_col: str = "recall") -> list[Path]:
+    """One recall-vs-QPS figure per dataset, as ``<dataset>.png`` and ``<dataset>.svg``.
+
+    x is ``recall_col``, y is ``qps`` on a log scale. Each index gets one line through the
+    Pareto frontier of its seed-aggregated points (:func:`aggregate_seeds`), drawn over all of
+    its successful records shown faint. The title names the dataset and k. When a dataset was
+    run with several k, each k gets its own figure ``<dataset>-k<k>``. Points with a
+    non-positive QPS (not drawable on a log scale) and datasets without any drawable point
+    are left out. Characters other than letters, digits, ``.``, ``_`` and ``-`` in file names
+    become ``_``. Returns the files written (PNG then SVG per figure).
+    """
+    _require_frame(df)
+    if not isinstance(recall_col, str):
+        raise InvalidInputError(f"recall_col must be a column name, got {recall_col!r}")
+    out_dir = Path(out_dir)
+    if len(df) == 0:
+        return []
+    _require_columns(df, ("dataset", "index"))
+    ok = _ok_rows(df)
+    if len(ok):
+        for col in (recall_col, "qps"):
+            if col not in ok.columns:
+                raise UnknownNameError("measure", col, _measure_columns(ok),
+                                       "not in the results frame")
+    else:
+        return []
+    agg = aggregate_seeds(df, spread=_unique([recall_col, "qps"]))
+    if "task" in df.columns:
+        agg = agg[agg["task"].isin(list(LEADERBOARD_TASKS)) | agg["task"].isna()]
+        ok = ok[ok["task"].isin(list(LEADERBOARD_TASKS)) | ok["task"].isna()]
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    def drawable(frame: pd.DataFrame) -> pd.DataFrame:
+        x, y = _floats(frame, recall_col), _floats(frame, "qps")
+        return frame[~np.isnan(x) & (y > 0) & np.isfinite(y)]
+
+    ok, agg = drawable(ok), drawable(agg)
+    if len(ok) == 0:
+        return []
+    indexes = sorted({str(v) for v in ok["index"].tolist()})
+    colors = matplotlib.colormaps["tab10"].colors
+    markers = "os^Dvp*hX<>"
+    style = {name: (colors[i % len(colors)], markers[i % len(markers)])
+             for i, name in enumerate(indexes)}
+
+    has_k = "k" in ok.columns
+    panels: dict[str, list[Any]] = {}
+    for dataset, k in zip(ok["dataset"].tolist(),
+                          ok["k"].tolist() if has_k else [None] * len(ok), strict=True):
+        ks = panels.setdefault(str(dataset), [])
+        if _key_value(k) not in ks:
+            ks.append(_key_value(k))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    used: set[str] = set()
+    for dataset in sorted(panels):
+        ks = sorted(panels[dataset], key=_natural)
+        for k in ks:
+            stem = dataset if len(ks) == 1 else f"{dataset}-k{k}"
+            stem = _file_stem(stem, used)
+
+            def select(frame: pd.DataFrame, dataset: str = dataset, k: Any = k) -> pd.DataFrame:
+                mask = frame["dataset"].astype(str) == dataset
+                if has_k:
+                    mask &= np.array([_key_value(v) == k for v in frame["k"].tolist()],
+                                     dtype=bool)
+                return frame[mask]
+
+            raw, points = select(ok), select(agg)
+            fig = Figure(figsize=(7.5, 5.0), layout="constrained")
+            ax = fig.add_subplot()
+            for name in indexes:
+                color, marker = style[name]
+                mine = raw[raw["index"].astype(str) == name]
+                if len(mine) == 0:
+                    continue
+                ax.scatter(_floats(mine, recall_col), _floats(mine, "qps"), s=16,
+                           color=color, marker=marker, alpha=0.3, linewidths=0)
+                front = pareto_frontier(points[points["index"].astype(str) == name],
+                                        recall_col, "qps")
+                ax.plot(_floats(front, recall_col), _floats(front, "qps"), color=color,
+                        marker=marker, markersize=5, linewidth=1.5, label=name)
+            ax.set_yscale("log")
+            ax.set_xlabel(f"{recall_col} (higher is better)")
+            ax.set_ylabel("queries per second, log scale (higher is better)")
+            ax.set_title(dataset if k is None else f"{dataset}  (k={k})")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(loc="best", fontsize="small")
+            png, svg = out_dir / f"{stem}.png", out_dir / f"{stem}.svg"
+            fig.savefig(png, dpi=120)
+            fig.savefig(svg, metadata={"Date": None})
+            written.extend([png, svg])
+    return written
