@@ -55,7 +55,10 @@ def check_dense_float64(x: Any, name: str = "data", *, dim: int | None = None) -
     """
     if isinstance(x, SetData):
         raise InvalidInputError(f"{name}: got set data (CSR), expected a dense 2-D float array")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidInputError(f"{name}: dtype {arr.dtype} is not numeric; pass a float array")
     if np.iscomplexobj(arr):
@@ -109,7 +112,10 @@ def check_set_rows(x: Any, name: str = "data") -> SetData:
 
 
 def _is_vector(x: Any) -> bool:
-    return not isinstance(x, SetData) and np.ndim(x) == 1
+    try:
+        return not isinstance(x, SetData) and np.ndim(x) == 1
+    except (TypeError, ValueError):  # ragged input: check_dense_float64 reports it
+        return False
 
 
 def check_metric_inputs(x: Any, y: Any, kind: DataKind, *, same_rows: bool = False,
@@ -129,12 +135,11 @@ def check_metric_inputs(x: Any, y: Any, kind: DataKind, *, same_rows: bool = Fal
             a = check_dense_float64(x, nx, dim=b.shape[1])
         else:
             a = check_dense_float64(x, nx)
-            b = np.asarray(y) if not isinstance(y, SetData) else y
-            if not isinstance(b, SetData) and b.ndim == 2 and b.shape[1] != a.shape[1]:
-                raise InvalidInputError(
-                    f"{owner}: dimension mismatch: {names[0]} has {a.shape[1]} columns, "
-                    f"{names[1]} has {b.shape[1]}")
-            b = check_dense_float64(b, ny, dim=a.shape[1])
+            b = check_dense_float64(y, ny, dim=a.shape[1] if _is_vector(y) else None)
+        if a.shape[1] != b.shape[1]:
+            raise InvalidInputError(
+                f"{owner}: dimension mismatch: {names[0]} has {a.shape[1]} columns, "
+                f"{names[1]} has {b.shape[1]}")
     elif kind is DataKind.BINARY:
         a = check_binary(x, nx)
         b = check_binary(y, ny)
