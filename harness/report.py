@@ -536,7 +536,21 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _format_params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_jsonable(v)}" for k, v in params.items()) or "-"
+    """``name=value, ...``; parameters left at None (a plugin's "derive the default") are
+    not shown."""
+    return ", ".join(f"{k}={_jsonable(v)}" for k, v in params.items()
+                     if not _is_missing(v)) or "-"
+
+
+def _as_params(value: Any) -> Any:
+    """JSON text of a parameter dict (as in ``load_results``'s build/query columns) -> dict."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    return value
 
 
 def _column_cells(values: list[Any]) -> tuple[list[str], bool]:
@@ -591,7 +605,8 @@ def _text_table(df: pd.DataFrame) -> str:
     headers = [str(c) for c in df.columns]
     if not headers:
         return "(no rows)"
-    columns = [_column_cells(df[c].tolist()) for c in df.columns]
+    columns = [_column_cells([_as_params(v) for v in df[c].tolist()] if c in ("build", "query")
+                             else df[c].tolist()) for c in df.columns]
     widths = [max([len(h), *(len(s) for s in cells)])
               for h, (cells, _) in zip(headers, columns, strict=True)]
 
@@ -620,7 +635,8 @@ def format_table(df: pd.DataFrame, fmt: str = "table",
 
     - ``table``: fixed-width columns with a header and a rule; numbers right-aligned with
       about four significant digits (fractions in [0, 1] with four decimals, whole numbers
-      as integers), missing values as ``-``, parameter dicts as ``name=value, ...``.
+      as integers), missing values as ``-``, parameter dicts (and the JSON text of the
+      ``build`` / ``query`` columns) as ``name=value, ...`` without the None-valued ones.
     - ``csv``: comma-separated with a header, full precision, dicts as JSON text, missing
       values empty.
     - ``json``: a JSON array of :func:`leaderboard_records` (strict JSON: NaN -> null).

@@ -426,6 +426,14 @@ def test_format_table_text():
     assert second[:header.index("qps") + 3].endswith("-")
 
 
+def test_format_table_shows_parameters_compactly():
+    df = pd.DataFrame({"build": ['{"M": 16, "mL": null}', "{}"],
+                       "query": [{"ef": 10, "probe": None}, {}]})
+    first, second = format_table(df).splitlines()[2:]
+    assert first.split() == ["M=16", "ef=10"]
+    assert second.split() == ["-", "-"]
+
+
 def test_format_table_csv_round_trips_full_precision():
     df = sample_table()
     back = pd.read_csv(io.StringIO(format_table(df, "csv")))
