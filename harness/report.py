@@ -71,7 +71,11 @@ def _require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "colu
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, (str, int, Mapping, list, tuple)):
+        return False
+    if isinstance(value, np.floating):
         return bool(np.isnan(value))
     pd = _pandas()
     return value is pd.NA or value is pd.NaT
@@ -298,8 +302,18 @@ def aggregate_seeds(df: pd.DataFrame, *,
         key = (*(key_values[c][pos] for c in keys), _dumps(builds[pos]), _dumps(queries[pos]))
         groups.setdefault(key, []).append(pos)
 
+    # medians, minima and maxima per group in one vectorised pass (NaN skipped, as documented)
+    group_of = np.empty(len(ok), dtype=np.int64)
+    for g, members in enumerate(groups.values()):
+        group_of[members] = g
+    table = pd.DataFrame({m: values[m] for m in values}, index=group_of)
+    grouped = table.groupby(level=0, sort=True)
+    medians = grouped.median()[measures].to_numpy() if measures else None
+    lows = grouped[list(spread)].min().to_numpy() if spread else None
+    highs = grouped[list(spread)].max().to_numpy() if spread else None
+
     rows = []
-    for key, members in groups.items():
+    for g, (key, members) in enumerate(groups.items()):
         first = members[0]
         row: dict[str, Any] = dict(zip(keys, key[:len(keys)], strict=True))
         row["build"], row["query"] = key[-2], key[-1]
@@ -307,15 +321,11 @@ def aggregate_seeds(df: pd.DataFrame, *,
         row.update({f"query.{n}": v for n, v in queries[first].items()})
         row["n_seeds"] = len({seeds[m] for m in members})
         row["n_records"] = len(members)
-        for m in measures:
-            vals = values[m][members]
-            vals = vals[~np.isnan(vals)]
-            row[m] = float(np.median(vals)) if vals.size else math.nan
-        for m in spread:
-            vals = values[m][members]
-            vals = vals[~np.isnan(vals)]
-            row[f"{m}_min"] = float(vals.min()) if vals.size else math.nan
-            row[f"{m}_max"] = float(vals.max()) if vals.size else math.nan
+        if medians is not None:
+            row.update({m: float(v) for m, v in zip(measures, medians[g], strict=True)})
+        for j, m in enumerate(spread):
+            row[f"{m}_min"] = float(lows[g, j])
+            row[f"{m}_max"] = float(highs[g, j])
         rows.append(row)
 
     lead = [*keys, "build", "query"]
@@ -408,6 +418,11 @@ def leaderboard(df: pd.DataFrame, recall: float = 0.9, recall_col: str = "recall
 
     rec = _floats(agg, recall_col)
     qps = _floats(agg, "qps")
+    shown = _unique([recall_col, "recall", "qps", "build_seconds", "index_bytes",
+                     f"{recall_col}_min", f"{recall_col}_max", "qps_min", "qps_max"])
+    table = {n: _floats(agg, n) for n in shown}
+    table["n_seeds"] = agg["n_seeds"].tolist()
+    table["build"], table["query"] = agg["build"].tolist(), agg["query"].tolist()
     rows = []
     for key, status in statuses.items():
         members = points.get(key, [])
@@ -424,7 +439,7 @@ def leaderboard(df: pd.DataFrame, recall: float = 0.9, recall_col: str = "recall
         else:
             pick = None
             note = (f"no {recall_col} measured" if members else _status_note(status))
-        row.update(_leaderboard_point(agg, pick, recall_col, reached=bool(eligible)))
+        row.update(_leaderboard_point(table, shown, pick, reached=bool(eligible)))
         frontier = pareto_frontier(agg.iloc[measured], recall_col, "qps")
         row["qps_interpolated"] = interpolate_qps(_floats(frontier, recall_col),
                                                   _floats(frontier, "qps"), r)
@@ -452,20 +467,19 @@ def leaderboard(df: pd.DataFrame, recall: float = 0.9, recall_col: str = "recall
     return out
 
 
-def _leaderboard_point(agg: pd.DataFrame, pick: int | None, recall_col: str,
+def _leaderboard_point(table: Mapping[str, Any], names: Sequence[str], pick: int | None,
                        reached: bool) -> dict[str, Any]:
-    names = _unique([recall_col, "recall", "qps", "build_seconds", "index_bytes",
-                     f"{recall_col}_min", f"{recall_col}_max", "qps_min", "qps_max"])
+    """The shown columns of aggregated point ``pick`` (None: an index with no point)."""
     if pick is None:
         out: dict[str, Any] = {n: math.nan for n in names}
         out.update(n_seeds=0, build={}, query={})
         return out
-    out = {n: float(_floats(agg.iloc[[pick]], n)[0]) for n in names}
+    out = {n: float(table[n][pick]) for n in names}
     if not reached:
         out.update(qps=math.nan, qps_min=math.nan, qps_max=math.nan)
-    out["n_seeds"] = int(agg["n_seeds"].iloc[pick])
-    out["build"] = json.loads(agg["build"].iloc[pick])
-    out["query"] = json.loads(agg["query"].iloc[pick])
+    out["n_seeds"] = int(table["n_seeds"][pick])
+    out["build"] = json.loads(table["build"][pick])
+    out["query"] = json.loads(table["query"][pick])
     return out
 
 
@@ -522,9 +536,10 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     builds, queries = _param_dicts(df, "build"), _param_dicts(df, "query")
     values = {m: _floats(df, m) for m in SUMMARY_MEASURES}
     status = df["status"].tolist() if "status" in df.columns else ["ok"] * len(df)
+    key_values = {c: df[c].tolist() for c in keys}
     rows = []
     for pos in range(len(df)):
-        row: dict[str, Any] = {c: _key_value(df[c].iat[pos]) for c in keys}
+        row: dict[str, Any] = {c: _key_value(key_values[c][pos]) for c in keys}
         row["build"], row["query"] = builds[pos], queries[pos]
         row.update({m: float(values[m][pos]) for m in SUMMARY_MEASURES})
         row["status"] = _py(status[pos])

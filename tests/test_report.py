@@ -225,6 +225,15 @@ def test_aggregate_seeds_seed_as_build_parameter_and_even_count():
     assert "build.seed" not in agg.columns
 
 
+def test_aggregate_seeds_counts_distinct_seeds_apart_from_records():
+    again = rec(seed=0, recall=0.7, qps=30.0)
+    again["spec_id"] += "-plugin-v2"  # same spec and seed recorded twice (another version)
+    records = [rec(seed=0, recall=0.5, qps=10.0), again, rec(seed=1, recall=0.6, qps=20.0)]
+    row = aggregate_seeds(frame(*records)).iloc[0]
+    assert (row["n_seeds"], row["n_records"]) == (2, 3)
+    assert row["recall"] == statistics.median([0.5, 0.7, 0.6])
+
+
 def test_aggregate_seeds_ignores_missing_values_in_a_median():
     records = [rec(seed=s, recall=0.5, qps=1.0, rel=v)
                for s, v in enumerate((1.1, None, 1.3))]
