@@ -288,6 +288,7 @@ def aggregate_seeds(df: pd.DataFrame, *,
     pd = _pandas()
     _require_frame(df)
     _require_columns(df, ("dataset", "index"))
+    spread = [spread] if isinstance(spread, str) else _unique(spread)
     ok = _ok_rows(df)
     keys = [c for c in POINT_KEYS if c in df.columns]
     measures = _measure_columns(ok)
