@@ -32,10 +32,7 @@ def _select(keys: np.ndarray, lo: int, hi: int, kth: int) -> None:
         mid = (lo + hi) >> 1
         # median of three as pivot
         a, b, c = keys[lo], keys[mid], keys[hi]
-        if a < b:
-            pivot = b if b < c else (c if a < c else a)
-        else:
-            pivot = a if a < c else (c if b < c else b)
+        pivot = max(min(a, b), min(max(a, b), c))
         i, j = lo, hi
         while i <= j:
             while keys[i] < pivot:
@@ -68,7 +65,7 @@ def _swap_rows(w: np.ndarray, idx: np.ndarray, a: int, b: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def build_tree(data: np.ndarray, leaf_size: int, median: bool):  # noqa: ANN201
+def build_tree(data: np.ndarray, leaf_size: int, median: bool) -> tuple:
     """Build the tree over ``data`` (n, d) float32.
 
     :param leaf_size: a node with at most this many points is a leaf.
@@ -288,7 +285,7 @@ def _finish(reduced: float, code: int, p: float) -> float:
 def knn_query(queries: np.ndarray, data: np.ndarray, perm: np.ndarray, start: np.ndarray,
               end: np.ndarray, left: np.ndarray, right: np.ndarray, split_dim: np.ndarray,
               box_lo: np.ndarray, box_hi: np.ndarray, max_depth: int, k: int, code: int,
-              p: float, eps: float):  # noqa: ANN201
+              p: float, eps: float) -> tuple:
     """k nearest neighbours of every query (one call for the whole batch).
 
     With ``eps > 0`` a node is skipped when its lower bound times (1 + eps) exceeds the
@@ -386,7 +383,7 @@ def knn_query(queries: np.ndarray, data: np.ndarray, perm: np.ndarray, start: np
 def radius_query(queries: np.ndarray, data: np.ndarray, perm: np.ndarray, start: np.ndarray,
                  end: np.ndarray, left: np.ndarray, right: np.ndarray,
                  split_dim: np.ndarray, box_lo: np.ndarray, box_hi: np.ndarray,
-                 max_depth: int, reduced_r: float, code: int, p: float):  # noqa: ANN201
+                 max_depth: int, reduced_r: float, code: int, p: float) -> tuple:
     """All points with reduced distance <= ``reduced_r`` (closed ball), as CSR.
 
     Returns ``(indptr int64 (nq+1,), ids int64, distances float64)``; each row sorted by
