@@ -32,6 +32,7 @@ from harness.types import (
     MetricInfo,
     Param,
     SetData,
+    TaskInfo,
 )
 
 __version__ = "0.1.0"
@@ -42,6 +43,6 @@ __all__ = [
     "AttackInfo", "AttackTarget", "BaseIndex", "DataKind", "Dataset", "DatasetInfo",
     "DatasetUnavailableError", "DuplicateNameError", "Index", "IndexCapabilities", "IndexInfo",
     "InvalidInputError", "MeasureContext", "MeasureInfo", "MetricInfo", "Param",
-    "PluginUnavailableError", "SetData", "SuiteError", "UnknownNameError", "VecbenchError",
-    "__version__", "hookimpl",
+    "PluginUnavailableError", "SetData", "SuiteError", "TaskInfo", "UnknownNameError",
+    "VecbenchError", "__version__", "hookimpl",
 ]

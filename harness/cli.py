@@ -273,7 +273,8 @@ def results_cmd(results: str | None, fmt: str, all_columns: bool) -> None:
     """Tidy table of every record."""
     from harness.report import format_table
 
-    df = _load(results)
+    df = _load(results).sort_values(["dataset", "index", "build", "query", "seed"],
+                                    kind="stable")
     columns = None
     if not all_columns and fmt == "table":
         wanted = ["dataset", "index", "build", "query", "k", "seed", "status", "recall",
@@ -298,7 +299,9 @@ def leaderboard(results: str | None, recall: float, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(leaderboard_records(lb), indent=2))
     else:
-        click.echo(format_table(lb, "table"))
+        wanted = ["dataset", "k", "index", "recall", "qps", "qps_interpolated", "n_seeds",
+                  "build_seconds", "index_bytes", "build", "query", "note"]
+        click.echo(format_table(lb, "table", columns=[c for c in wanted if c in lb.columns]))
 
 
 @main.command()

@@ -10,7 +10,8 @@ A suite is a TOML file (data only; nothing in it is evaluated)::
     [[run]]
     task = "search"                     # default "search"
     dataset = ["gmm-10000x32"]          # a name or a list of names
-    index = "hnswlib"                   # a name or a list of names
+    index = "hnswlib"                   # the plugin under test: a name or a list of names
+                                        # (its key depends on the task: index, attack, ...)
     build = { M = [8, 16] }             # values or lists (grid); omitted -> the plugin's grid
     query = { ef = [10, 20, 40] }       # same, for query parameters
 
@@ -38,13 +39,11 @@ from harness.errors import SuiteError, UnknownNameError, VecbenchError
 from harness.registry import Registry
 from harness.types import resolve_params
 
-TASKS = ("search",)
 TOP_KEYS = {"name", "description", "defaults", "run"}
 #: key -> (type check, description); shared by [defaults] and [[run]]
 RUN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "task": ((str,), "task name (default 'search')"),
     "dataset": ((str, list), "dataset name(s)"),
-    "index": ((str, list), "index plugin name(s)"),
     "build": ((dict,), "build parameters: value or list of values each"),
     "query": ((dict,), "query parameters: value or list of values each"),
     "k": ((int,), "number of neighbours (default 10)"),
@@ -92,12 +91,20 @@ class Spec:
     suite: str = ""
     label: str = ""
     settings: RunSettings = field(default_factory=RunSettings)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define what is measured (hashed into the spec id)."""
-        return {"task": self.task, "dataset": self.dataset, "index": self.index,
-                "build": self.build, "query": self.query, "k": self.k, "seed": self.seed,
-                "metric": self.metric, "threads": self.threads}
+        """The fields that define what is measured (hashed into the spec id).
+
+        ``index`` names the plugin under test, whatever its kind (for the ``attack`` task
+        an attack, for ``cluster`` a clusterer); ``extra`` holds task-specific run keys.
+        """
+        ident = {"task": self.task, "dataset": self.dataset, "index": self.index,
+                 "build": self.build, "query": self.query, "k": self.k, "seed": self.seed,
+                 "metric": self.metric, "threads": self.threads}
+        if self.extra:
+            ident["extra"] = self.extra
+        return ident
 
     def build_identity(self) -> dict[str, Any]:
         ident = self.identity()
@@ -118,8 +125,9 @@ class Spec:
         b = ",".join(f"{k}={v}" for k, v in sorted(self.build.items()))
         q = ",".join(f"{k}={v}" for k, v in sorted(self.query.items()))
         metric = f" metric={self.metric}" if self.metric else ""
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.extra.items()))
         return (f"{self.task} {self.dataset} {self.index} [{b}] [{q}] k={self.k} "
-                f"seed={self.seed}{metric}")
+                f"seed={self.seed}{metric}{extra}")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -166,7 +174,7 @@ class Suite:
     path: Path | None = None
 
 
-def load_suite(name_or_path: str | Path) -> Suite:
+def load_suite(name_or_path: str | Path, registry: Registry | None = None) -> Suite:
     """Read a built-in suite by name, or a suite file by path, and validate its shape."""
     path = Path(name_or_path)
     builtins = builtin_suites()
@@ -183,12 +191,26 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise SuiteError(f"{path}: not a text file") from None
-    return parse_suite(data, default_name=path.stem, source=str(path), path=path)
+    return parse_suite(data, default_name=path.stem, source=str(path), path=path,
+                       registry=registry)
+
+
+def _tasks(registry: Registry | None) -> Any:
+    if registry is None:
+        from harness.plugins import get_registry
+
+        registry = get_registry()
+    return registry.tasks
 
 
 def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: str = "suite",
-                path: Path | None = None) -> Suite:
-    """Validate a suite mapping (as read from TOML) and merge defaults into each run."""
+                path: Path | None = None, registry: Registry | None = None) -> Suite:
+    """Validate a suite mapping (as read from TOML) and merge defaults into each run.
+
+    Task-specific keys (the plugin key of each task, and its ``run_keys``) are accepted in
+    ``[defaults]`` and in the runs of that task.
+    """
+    tasks = _tasks(registry)
     for key in data:
         if key not in TOP_KEYS:
             raise SuiteError(f"{source}: unknown top-level key {key!r}" + _did_you_mean(
@@ -202,7 +224,8 @@ def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: st
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise SuiteError(f"{source}: [defaults] must be a table")
-    _check_run_keys(defaults, f"{source} [defaults]")
+    task_keys = {k for _, e in tasks for k in (e.info.key, *e.info.run_keys)}
+    _check_run_keys(defaults, f"{source} [defaults]", task_keys)
     runs = data.get("run")
     if not isinstance(runs, list) or not runs:
         raise SuiteError(f"{source}: needs at least one [[run]] table")
@@ -211,18 +234,26 @@ def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: st
         where = f"{source} [[run]] #{i}"
         if not isinstance(run, dict):
             raise SuiteError(f"{where}: must be a table")
-        _check_run_keys(run, where)
         full = {**RUN_DEFAULTS, **defaults, **run}
-        for required in ("dataset", "index"):
+        if not isinstance(full["task"], str) or full["task"] not in tasks:
+            raise SuiteError(f"{where}: unknown task {full['task']!r}"
+                             + _did_you_mean(str(full["task"]), tasks.names()))
+        task = tasks.get(full["task"])
+        own = {task.key, *task.run_keys}
+        _check_run_keys(run, where, own)
+        stray = [k for k in full if k in task_keys and k not in own and k in run]
+        if stray:
+            raise SuiteError(f"{where}: key {stray[0]!r} does not apply to task {task.name!r}")
+        for required in ("dataset", task.key):
             if required not in full:
                 raise SuiteError(f"{where}: missing {required!r}")
-        if full["task"] not in TASKS:
-            raise SuiteError(f"{where}: unknown task {full['task']!r}"
-                             + _did_you_mean(full["task"], TASKS))
-        for key in ("dataset", "index"):
+        full["_plugins"] = full[task.key]
+        full["_extra"] = {k: full[k] for k in task.run_keys if k in full}
+        for key in ("dataset", "_plugins"):
             values = _as_list(full[key])
             if not values or not all(isinstance(v, str) and v for v in values):
-                raise SuiteError(f"{where}: {key!r} must be a name or a list of names")
+                name = task.key if key == "_plugins" else key
+                raise SuiteError(f"{where}: {name!r} must be a name or a list of names")
             full[key] = values
         seeds = _as_list(full["seeds"])
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -241,10 +272,13 @@ def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: st
     return Suite(name=name, description=description, runs=merged, path=path)
 
 
-def _check_run_keys(table: Mapping[str, Any], where: str) -> None:
+def _check_run_keys(table: Mapping[str, Any], where: str, also: set[str]) -> None:
     for key, value in table.items():
+        if key in also and key not in RUN_KEYS:
+            continue
         if key not in RUN_KEYS:
-            raise SuiteError(f"{where}: unknown key {key!r}" + _did_you_mean(key, RUN_KEYS))
+            raise SuiteError(f"{where}: unknown key {key!r}"
+                             + _did_you_mean(key, [*RUN_KEYS, *also]))
         types, what = RUN_KEYS[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise SuiteError(f"{where}: {key!r} should be {what}; got {value!r}")
@@ -279,35 +313,40 @@ def expand(suite: Suite, registry: Registry) -> list[BuildGroup]:
     groups: dict[str, BuildGroup] = {}
     for run in suite.runs:
         where = run["_where"]
+        task = registry.tasks.get(run["task"])
+        table = registry.table(task.plugin_kind)
         for dataset in run["dataset"]:
             _check_dataset_name(registry, dataset, where)
-            for index in run["index"]:
+            for index in run["_plugins"]:
                 try:
-                    info = registry.indexes.get(index)
+                    info = table.get(index)
                 except UnknownNameError as exc:
                     raise SuiteError(f"{where}: {exc}") from None
+                build_params = tuple(getattr(info, "build_params", ()))
+                query_params = tuple(getattr(info, "query_params", ()))
                 build_axes = run.get("build")
                 if build_axes is None:
-                    build_axes = dict(info.build_grid)
+                    build_axes = dict(getattr(info, "build_grid", {}))
                 query_axes = run.get("query")
                 if query_axes is None:
-                    query_axes = dict(info.query_grid)
-                has_seed = any(p.name == "seed" for p in info.build_params)
+                    query_axes = dict(getattr(info, "query_grid", {}))
+                kind = task.plugin_kind
+                has_seed = any(p.name == "seed" for p in build_params)
                 for raw_build in grid(build_axes):
                     for seed in run["seeds"]:
                         given = dict(raw_build)
                         if has_seed and "seed" not in given:
                             given["seed"] = seed
                         try:
-                            build = resolve_params(info.build_params, given,
-                                                   f"index {info.name!r} (build)")
+                            build = resolve_params(build_params, given,
+                                                   f"{kind} {info.name!r} (build)")
                         except VecbenchError as exc:
                             raise SuiteError(f"{where}: {exc}") from None
                         specs = []
                         for raw_query in grid(query_axes):
                             try:
-                                query = resolve_params(info.query_params, raw_query,
-                                                       f"index {info.name!r} (query)")
+                                query = resolve_params(query_params, raw_query,
+                                                       f"{kind} {info.name!r} (query)")
                             except VecbenchError as exc:
                                 raise SuiteError(f"{where}: {exc}") from None
                             specs.append(Spec(
@@ -315,6 +354,7 @@ def expand(suite: Suite, registry: Registry) -> list[BuildGroup]:
                                 build=build, query=query, k=int(run["k"]), seed=int(seed),
                                 metric=run.get("metric"), threads=int(run["threads"]),
                                 suite=suite.name, label=run.get("label", ""),
+                                extra=dict(run["_extra"]),
                                 settings=RunSettings(
                                     timeout=float(run["timeout"]),
                                     repetitions=int(run["repetitions"]),

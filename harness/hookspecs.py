@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 import pluggy
 
-from harness.types import AttackInfo, DatasetInfo, IndexInfo, MeasureInfo, MetricInfo
+from harness.types import (
+    AttackInfo,
+    DatasetInfo,
+    IndexInfo,
+    MeasureInfo,
+    MetricInfo,
+    TaskInfo,
+)
 
 hookspec = pluggy.HookspecMarker("vecbench")
 
@@ -57,4 +64,13 @@ def register_attacks(register: Callable[[AttackInfo], None]) -> None:
     """Register attack plugins (perturb inputs within a budget using gradients).
 
     :param register: call ``register(AttackInfo(...))`` once per attack.
+    """
+
+
+@hookspec
+def register_tasks(register: Callable[[TaskInfo], None]) -> None:
+    """Register tasks: what a suite can benchmark (``search``, ``attack``, ``cluster``, ...).
+
+    :param register: call ``register(TaskInfo(...))`` once per task. The task's worker runs
+        in the isolated process of each build configuration.
     """

@@ -28,7 +28,14 @@ import pluggy
 
 from harness import hookspecs
 from harness.registry import Registry
-from harness.types import AttackInfo, DatasetInfo, IndexInfo, MeasureInfo, MetricInfo
+from harness.types import (
+    AttackInfo,
+    DatasetInfo,
+    IndexInfo,
+    MeasureInfo,
+    MetricInfo,
+    TaskInfo,
+)
 
 GROUP = "vecbench"
 DISABLE_ENV = "VECBENCH_DISABLE_PLUGINS"
@@ -39,6 +46,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("metrics", "plugins.metrics"),
     ("datasets", "plugins.datasets"),
     ("measures", "plugins.measures"),
+    ("tasks", "plugins.tasks"),
     ("bruteforce", "plugins.bruteforce"),
     ("null", "plugins.null"),
     ("faiss", "plugins.faiss_index"),
@@ -46,7 +54,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 HOOKS = ("register_indexes", "register_metrics", "register_datasets", "register_measures",
-         "register_attacks")
+         "register_attacks", "register_tasks")
 
 
 @dataclass
@@ -125,6 +133,7 @@ class PluginHost:
             "register_datasets": lambda info, who: _add(reg, "dataset", info, who, DatasetInfo),
             "register_measures": lambda info, who: _add(reg, "measure", info, who, MeasureInfo),
             "register_attacks": lambda info, who: _add(reg, "attack", info, who, AttackInfo),
+            "register_tasks": lambda info, who: _add(reg, "task", info, who, TaskInfo),
         }
         for hook_name in HOOKS:
             caller = getattr(self.pm.hook, hook_name)

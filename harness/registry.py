@@ -113,6 +113,10 @@ class Registry:
     def attacks(self) -> Table[Any]:
         return self.table("attack")
 
+    @property
+    def tasks(self) -> Table[Any]:
+        return self.table("task")
+
     def provided_by(self, provider: str) -> dict[str, list[str]]:
         """kind -> names that ``provider`` registered (families shown by their pattern)."""
         out: dict[str, list[str]] = {}

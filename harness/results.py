@@ -207,6 +207,8 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
         "index": spec.get("index"),
         "k": spec.get("k"),
         "seed": spec.get("seed"),
+        "metric": spec.get("metric"),
+        "threads": spec.get("threads", 1),
         "status": record.get("status"),
         "error": record.get("error"),
         "build": json.dumps(spec.get("build", {}), sort_keys=True),

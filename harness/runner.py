@@ -40,6 +40,7 @@ class PointOutcome:
     spec: Spec
     status: str
     error: str | None = None
+    measures: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
@@ -49,7 +50,11 @@ class PointOutcome:
 
 @dataclass
 class GroupJob:
-    """Everything a worker needs, as plain data (picklable)."""
+    """Everything a task's worker needs, as plain data (picklable).
+
+    ``index_name`` names the plugin under test (an index for ``search``, an attack for
+    ``attack``, ...); ``metric`` is the dataset's metric unless the suite overrides it.
+    """
 
     specs: list[Spec]
     dataset: str
@@ -57,6 +62,7 @@ class GroupJob:
     data_dir: str
     extra_modules: list[str]
     index_name: str
+    task: str = "search"
 
 
 # =========================================================================== driver side
@@ -178,7 +184,8 @@ def _outcome(spec: Spec, kind: str, payload: dict[str, Any], build_info: dict[st
     if kind == "point_error":
         return PointOutcome(spec, payload.get("status", "failed"), payload["error"],
                             build=build_info, stderr=_tail(log_path))
-    return PointOutcome(spec, "ok", None, arrays=payload["arrays"], timing=payload["timing"],
+    return PointOutcome(spec, "ok", None, measures=payload.get("measures"),
+                        arrays=payload.get("arrays") or {}, timing=payload.get("timing") or {},
                         build=build_info, stderr=_tail(log_path),
                         warnings=payload.get("warnings", []))
 
@@ -250,6 +257,23 @@ def _pin_threads(threads: int) -> dict[str, Any]:
 
 def _worker(conn: Any, job: GroupJob) -> None:
     import random
+
+    from harness.plugins import get_registry
+
+    first = job.specs[0]
+    thread_info = _pin_threads(first.threads)
+    random.seed(first.seed)
+    np.random.seed(first.seed % 2**32)
+    registry = get_registry(job.extra_modules)
+    task = registry.tasks.get(job.task)
+    for kind, payload in task.worker(job):
+        if kind == "built":
+            payload = {**payload, "thread_info": thread_info}
+        conn.send((kind, payload))
+
+
+def search_worker(job: GroupJob) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Worker of the ``search`` task: build the index once, then measure each query point."""
     import resource
 
     import psutil
@@ -260,9 +284,6 @@ def _worker(conn: Any, job: GroupJob) -> None:
     from harness.types import n_items
 
     first = job.specs[0]
-    thread_info = _pin_threads(first.threads)
-    random.seed(first.seed)
-    np.random.seed(first.seed % 2**32)
     registry = get_registry(job.extra_modules)
     info = registry.indexes.get(job.index_name)
     ds = load_dataset(job.dataset, Path(job.data_dir))
@@ -290,9 +311,8 @@ def _worker(conn: Any, job: GroupJob) -> None:
         "rss_growth_bytes": int(rss_after - rss_before),
         "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
         "cpu_wall_ratio_build": build_cpu / build_wall if build_wall > 0 else None,
-        "thread_info": thread_info,
     }
-    conn.send(("built", build_info))
+    yield "built", build_info
 
     nq = n_items(test)
     singles = [test[i:i + 1] for i in range(nq)]  # sliced before any timing
@@ -303,10 +323,10 @@ def _worker(conn: Any, job: GroupJob) -> None:
             status = "invalid-result" if isinstance(exc, InvalidResult) else "failed"
             error = (str(exc) if isinstance(exc, InvalidResult)
                      else traceback.format_exc(limit=20))
-            conn.send(("point_error", {"i": i, "status": status, "error": error}))
+            yield "point_error", {"i": i, "status": status, "error": error}
             continue
         payload["i"] = i
-        conn.send(("point", payload))
+        yield "point", payload
 
 
 class InvalidResult(Exception):

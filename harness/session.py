@@ -103,9 +103,10 @@ class Session:
             if not specs:
                 continue
             first = specs[0]
-            info = self.registry.indexes.get(first.index)
-            metric = self._metric_name(first)
-            if metric is not None and metric not in info.capabilities.metrics:
+            info = self._plugin_info(first)
+            caps = getattr(info, "capabilities", None)
+            metric = self._metric_name(first) if caps is not None else None
+            if metric is not None and metric not in caps.metrics:
                 note = (f"skipped: index {first.index!r} does not support metric {metric!r} "
                         f"of dataset {first.dataset!r} (it supports "
                         f"{', '.join(sorted(info.capabilities.metrics))})")
@@ -115,6 +116,12 @@ class Session:
                 continue
             out.append(BuildGroup(specs))
         return out
+
+    def _plugin_table(self, spec: Spec) -> Any:
+        return self.registry.table(self.registry.tasks.get(spec.task).plugin_kind)
+
+    def _plugin_info(self, spec: Spec) -> Any:
+        return self._plugin_table(spec).get(spec.index)
 
     def _metric_name(self, spec: Spec) -> str | None:
         from harness.metrics import get_metric
@@ -140,7 +147,7 @@ class Session:
         planned = []
         for group in self.groups():
             first = group.first
-            pg = PlannedGroup(group, plugin_version=self._plugin_version(first.index))
+            pg = PlannedGroup(group, plugin_version=self._plugin_version(first))
             ds = self._dataset(first.dataset)
             pg.dataset_checksum = getattr(ds, "checksum", "") if ds is not None else ""
             pg.spec_ids = [s.spec_id(pg.dataset_checksum, pg.plugin_version)
@@ -169,8 +176,8 @@ class Session:
                              "estimate_from": "history" if point_est is not None else "guess"})
         return rows
 
-    def _plugin_version(self, index: str) -> str:
-        entry = self.registry.indexes.get_entry(index)
+    def _plugin_version(self, spec: Spec) -> str:
+        entry = self._plugin_table(spec).get_entry(spec.index)
         if entry.info.version:
             return entry.info.version
         status = self.host.status.get(entry.provider)
@@ -217,8 +224,8 @@ class Session:
 
     def _run_group(self, pg: PlannedGroup, specs: list[Spec], ids: list[str]):
         first = specs[0]
-        info = self.registry.indexes.get(first.index)
-        missing = info.missing_requirements()
+        info = self._plugin_info(first)
+        missing = info.missing_requirements() if hasattr(info, "missing_requirements") else []
         by_spec = dict(zip([id(s) for s in specs], ids, strict=True))
         if missing:
             hint = info.install_hint or f"pip install {' '.join(missing)}"
@@ -234,7 +241,7 @@ class Session:
         metric = first.metric or dataset.metric
         job = GroupJob(specs=specs, dataset=first.dataset, metric=metric,
                        data_dir=str(self.data_dir), extra_modules=self.extra_modules,
-                       index_name=first.index)
+                       index_name=first.index, task=first.task)
         for outcome in run_group(job):
             yield outcome, by_spec[id(outcome.spec)]
 
@@ -242,11 +249,11 @@ class Session:
         spec = outcome.spec
         ds = self._datasets.get(spec.dataset)
         ds = None if isinstance(ds, Exception) else ds
-        info = self.registry.indexes.get(spec.index)
-        entry = self.registry.indexes.get_entry(spec.index)
-        measures: dict[str, Any] = {}
+        entry = self._plugin_table(spec).get_entry(spec.index)
+        info = entry.info
+        measures: dict[str, Any] = dict(outcome.measures or {})
         status, error = outcome.status, outcome.error
-        if status == "ok" and ds is not None:
+        if status == "ok" and ds is not None and spec.task == "search":
             try:
                 measures = self.compute_measures(outcome, ds, spec)
             except Exception as exc:  # a broken measure plugin must not lose the record
@@ -268,8 +275,8 @@ class Session:
             "threads": outcome.build.get("thread_info"),
             "dataset": _dataset_meta(ds, spec.dataset),
             "plugin": {"name": spec.index, "provider": entry.provider,
-                       "version": pg.plugin_version, "library": info.library,
-                       "library_version": library_version(info.library)},
+                       "version": pg.plugin_version, "library": getattr(info, "library", None),
+                       "library_version": library_version(getattr(info, "library", None))},
             "provenance": collect_provenance(),
             "finished_at": _utcnow(),
         }

@@ -455,17 +455,60 @@ class AttackInfo:
     """Registration record of an attack plugin.
 
     :param name: unique name (``"fgsm"``, ``"pgd"``).
-    :param factory: ``factory(**params) -> attack`` with
+    :param factory: ``factory(**build_params) -> attack`` with
         ``attack.generate(target, x, y, eps, rng) -> x_adv``.
-    :param params: named parameters with defaults.
-    :param grid: default sweep.
+    :param build_params: named parameters of the attack (steps, step size, ...).
+    :param query_params: named per-point parameters (e.g. the budget ``eps``).
+    :param build_grid: default sweep over ``build_params``.
+    :param query_grid: default sweep over ``query_params``.
     :param norms: norms it supports (``"linf"``, ``"l2"``).
     :param description: one line.
     """
 
     name: str
     factory: Callable[..., Any]
-    params: tuple[Param, ...] = ()
-    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    build_params: tuple[Param, ...] = ()
+    query_params: tuple[Param, ...] = ()
+    build_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    query_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     norms: tuple[str, ...] = ("linf", "l2")
     description: str = ""
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """Registration record of a task: what is benchmarked (``search``, ``attack``, ...).
+
+    A suite's ``[[run]]`` names the task, a dataset and the plugin under test (by the key
+    ``plugin_key``, e.g. ``index = "hnswlib"``, ``attack = "pgd"``); the plugin's
+    ``build_params``/``query_params``/``build_grid``/``query_grid`` define the sweep as for
+    indexes. One build configuration runs in one isolated process, which calls ``worker``.
+
+    :param name: unique task name.
+    :param worker: ``worker(job: harness.runner.GroupJob) -> Iterator[(kind, payload)]``,
+        run inside the isolated process. It yields ``("built", dict)`` once the plugin is
+        built (build timings, memory), then per spec ``i`` of ``job.specs`` either
+        ``("point", {"i": i, "measures": {...}, "arrays": {...}, "timing": {...},
+        "warnings": [...]})`` or ``("point_error", {"i": i, "status": "failed" or
+        "invalid-result", "error": text})``. For the ``search`` task the host computes the
+        measures from the arrays; other tasks put their own figures in ``measures``.
+    :param plugin_kind: registry kind of the plugin under test (``index``, ``attack``, ...).
+    :param plugin_key: the ``[[run]]`` key naming it (defaults to ``plugin_kind``).
+    :param run_keys: further ``[[run]]`` keys the task accepts (name -> description); their
+        values are kept in ``Spec.extra`` and are part of the spec's identity.
+    :param description: one line for ``vecbench suites``.
+    """
+
+    name: str
+    worker: Callable[[Any], Any]
+    plugin_kind: str = "index"
+    plugin_key: str | None = None
+    run_keys: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.plugin_key or self.plugin_kind
