@@ -1120,13 +1120,18 @@ def _check_identity(ctx: _MetricContext) -> None:
 
 
 def _check_triangle_inequality(ctx: _MetricContext) -> None:
-    """Declared: d(x, z) <= d(x, y) + d(y, z) on random triples (and midpoints if dense)."""
+    """Declared: d(x, z) <= d(x, y) + d(y, z) on random triples (and, for dense data, with y
+    the midpoint of x and z, or the corner taking half its coordinates from each)."""
     m = 300
     x, y, z = ctx.sample(m, 10), ctx.sample(m, 11), ctx.sample(m, 12)
     triples = [(x, y, z)]
     if ctx.kind is DataKind.DENSE:
+        # Adversarial middles: the midpoint (catches squared distances) and the point with
+        # x's first half of coordinates and z's second half (catches p < 1 "norms").
         mid = ((np.asarray(x, np.float64) + np.asarray(z, np.float64)) / 2).astype(np.float32)
-        triples.append((x, mid, z))
+        corner = np.array(x, copy=True)
+        corner[:, ctx.s.dim // 2:] = np.asarray(z)[:, ctx.s.dim // 2:]
+        triples += [(x, mid, z), (x, corner, z)]
     for a, b, c in triples:
         ab = _as_float64(ctx.rowwise(a, b), (m,), "rowwise")
         bc = _as_float64(ctx.rowwise(b, c), (m,), "rowwise")
@@ -1348,19 +1353,31 @@ def _xfail_reason(expected: Mapping[str, str], check: str, metric: str | None) -
 
 
 def _resolve(target: str | IndexInfo | MetricInfo, registry: Any
-             ) -> list[tuple[str, IndexInfo | MetricInfo]]:
+             ) -> list[tuple[str, str, Any, dict[str, Any] | None]]:
+    """(kind, display name, info, metric params) of each index or metric ``target`` names.
+
+    A metric may be given with parameters, ``"minkowski:p=3"``.
+    """
     if isinstance(target, IndexInfo):
-        return [("index", target)]
+        return [("index", target.name, target, None)]
     if isinstance(target, MetricInfo):
-        return [("metric", target)]
+        return [("metric", target.name, target, None)]
     if not isinstance(target, str):
         raise TypeError(f"expected an index or metric name or info, got {type(target)}")
     reg = registry if registry is not None else _default_registry()
-    found: list[tuple[str, Any]] = []
+    if ":" in target:
+        from harness.metrics import parse_metric_spec
+
+        name, given = parse_metric_spec(target)
+        info = reg.metrics.get(name)
+        return [("metric", target, info, _metric_params(info, given))]
+    found: list[tuple[str, str, Any, dict[str, Any] | None]] = []
     if target in reg.indexes:
-        found.append(("index", reg.indexes.get(target)))
+        info = reg.indexes.get(target)
+        found.append(("index", info.name, info, None))
     if target in reg.metrics:
-        found.append(("metric", reg.metrics.get(target)))
+        info = reg.metrics.get(target)
+        found.append(("metric", info.name, info, None))
     if not found:
         raise UnknownNameError("index or metric", target,
                                [*reg.indexes.names(), *reg.metrics.names()])
@@ -1375,6 +1392,9 @@ def iter_check_cases(targets: Iterable[str | IndexInfo | MetricInfo] | str | Ind
                      registry: Any = None) -> Iterator[CheckCase]:
     """Every (plugin, metric, check) case of ``targets`` (names or info records).
 
+    A metric may be named with parameter values, ``"minkowski:p=3"``; its cases are then
+    labelled with that spec.
+
     :param expected_failures: ``{plugin: {check: reason}}``; a check key may name a metric,
         ``"check_recall[angular]"``, to expect the failure with that metric only.
     :param metric: check indexes with this metric only (default: every declared one).
@@ -1384,11 +1404,11 @@ def iter_check_cases(targets: Iterable[str | IndexInfo | MetricInfo] | str | Ind
         targets = [targets]
     settings = settings or KitSettings()
     for target in targets:
-        for kind, info in _resolve(target, registry):
-            expected = dict((expected_failures or {}).get(info.name, {}))
+        for kind, label, info, metric_params in _resolve(target, registry):
+            expected = dict((expected_failures or {}).get(label, {}))
             if kind == "metric":
-                for name, check in metric_checks(info):  # type: ignore[arg-type]
-                    yield CheckCase(info.name, "metric", name, None,
+                for name, check in metric_checks(info, metric_params):
+                    yield CheckCase(label, "metric", name, None,
                                     functools.partial(check, settings=settings),
                                     _xfail_reason(expected, name, None))
                 continue
@@ -1479,19 +1499,25 @@ def check_metric(name_or_info: str | MetricInfo, *, raise_on_fail: bool = True,
                  registry: Any = None) -> list[CheckResult]:
     """Run every applicable check on a metric (see :func:`check_index` for the arguments).
 
+    :param name_or_info: a registered name, a spec with parameters (``"minkowski:p=3"``) or
+        a :class:`MetricInfo`.
     :param params: metric parameter values (default: each parameter's default).
     """
-    info = name_or_info
+    info, label = name_or_info, getattr(name_or_info, "name", name_or_info)
     if isinstance(info, str):
         reg = registry if registry is not None else _default_registry()
-        info = reg.metrics.get(info)
+        if ":" in info:
+            ((_, label, info, spec_params),) = _resolve(info, reg)
+            params = {**spec_params, **(params or {})}
+        else:
+            info = reg.metrics.get(info)
     if not isinstance(info, MetricInfo):
         raise TypeError(f"check_metric takes a metric name or MetricInfo, got {type(info)}")
     settings = settings or KitSettings()
     expected = dict(expected_failures or {})
     results = [
-        CheckCase(info.name, "metric", name, None, functools.partial(check, settings=settings),
-                  expected.get(name)).result()
+        CheckCase(str(label), "metric", name, None,
+                  functools.partial(check, settings=settings), expected.get(name)).result()
         for name, check in metric_checks(info, params)
     ]
     return _finish(results, raise_on_fail)

@@ -51,7 +51,7 @@ def _builtin(kind: str) -> list[str]:
     names = []
     for name, entry in table:
         status = host.status.get(entry.provider)
-        if status is None or status.distribution not in ("vecbench", None):
+        if status is None or status.distribution != "vecbench":
             continue
         if kind == "index" and entry.info.missing_requirements():
             continue
@@ -59,8 +59,14 @@ def _builtin(kind: str) -> list[str]:
     return names
 
 
-@parametrize_with_checks(_builtin("index") + _builtin("metric"),
-                         expected_failures=BUILTIN_EXPECTED_FAILURES)
+def _builtin_targets() -> list[str]:
+    metrics = _builtin("metric")
+    # minkowski's flags depend on p: check it on both sides of p = 1 too.
+    extra = ["minkowski:p=0.5", "minkowski:p=1", "minkowski:p=3"] if "minkowski" in metrics else []
+    return _builtin("index") + metrics + extra
+
+
+@parametrize_with_checks(_builtin_targets(), expected_failures=BUILTIN_EXPECTED_FAILURES)
 def test_builtin_conformance(check):
     check()
 
@@ -431,6 +437,38 @@ def test_metric_check_catches_its_defect(info, check, message):
     with pytest.raises(CheckFailed) as caught:
         checks[check]()
     assert message in str(caught.value)
+
+
+def _minkowski_pairwise(X, Y, p=2.0):
+    x, y = _l2(X, Y)
+    return (np.abs(x[:, None, :] - y[None, :, :]) ** p).sum(axis=2) ** (1 / p)
+
+
+def _minkowski_rowwise(X, Y, p=2.0):
+    x, y = _l2(X, Y)
+    return (np.abs(x - y) ** p).sum(axis=1) ** (1 / p)
+
+
+def test_metric_params_from_a_spec_reach_the_functions_and_the_flags():
+    from harness.metrics import ParametricMetricInfo
+    from harness.registry import Registry
+
+    info = ParametricMetricInfo(
+        "ref-minkowski", _minkowski_pairwise, _minkowski_rowwise,
+        params=(Param("p", 2.0, float, low=0.01),),
+        bind=lambda p: {"triangle_inequality": p >= 1})
+    registry = Registry()
+    registry.metrics.add(info.name, info, "test")
+    low = list(iter_check_cases("ref-minkowski:p=0.5", registry=registry))
+    assert {c.plugin for c in low} == {"ref-minkowski:p=0.5"}
+    assert "check_triangle_inequality" not in {c.check for c in low}
+    assert all(c.result().passed for c in low)
+    # Declaring the triangle inequality at p = 0.5 is caught: it does not hold there.
+    lying = dataclasses.replace(info, bind=lambda p: {"triangle_inequality": True})
+    with pytest.raises(CheckFailed, match="triangle inequality fails"):
+        dict(metric_checks(lying, {"p": 0.5}))["check_triangle_inequality"]()
+    results = check_metric("ref-minkowski:p=3", registry=registry)
+    assert "check_triangle_inequality" in {r.check for r in results}
 
 
 def test_metric_checks_follow_declared_flags():
