@@ -566,10 +566,13 @@ def resolve_dataset(name: str, registry: Any = None) -> DatasetInfo:
         if make is None:
             raise InvalidInputError(f"dataset family {entry.info.name!r} has no make()")
         return make(name)
-    known = list(table.names()) + [_family_label(rx.pattern, e.info)
-                                   for rx, e in table.families]
-    raise UnknownNameError("dataset", name, known,
-                           hint="or give the path of an ann-benchmarks .hdf5 file")
+    labels = [_family_label(rx.pattern, e.info) for rx, e in table.families]
+    hint = "or give the path of an ann-benchmarks .hdf5 file"
+    near = [lab for lab in labels if "{" in lab and name.startswith(lab.split("{")[0])]
+    if near:
+        hint = (f"{name!r} does not match the family {near[0]!r}; write the sizes as "
+                f"numbers, e.g. {near[0].split('{')[0]}10000x32")
+    raise UnknownNameError("dataset", name, list(table.names()) + labels, hint=hint)
 
 
 # --------------------------------------------------------------------------- loading

@@ -25,6 +25,9 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +76,15 @@ def gmm_params(name: str, d: int, n: int) -> dict[str, np.ndarray]:
 def _gmm_draw(rng: np.random.Generator, params: dict[str, np.ndarray], count: int,
               d: int) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.choice(len(params["weights"]), size=count, p=params["weights"])
-    out = np.empty((count, d), dtype=np.float32)
-    step = max(1, (1 << 24) // max(1, d))
+    centres = params["centres"].astype(np.float32)
+    spreads = params["spreads"].astype(np.float32)
+    out = rng.standard_normal((count, d), dtype=np.float32)
+    step = max(1, (1 << 22) // max(1, d))
     for s in range(0, count, step):
         lab = labels[s:s + step]
-        noise = rng.standard_normal((len(lab), d), dtype=np.float32)
-        noise *= params["spreads"][lab, None].astype(np.float32)
-        noise += params["centres"][lab].astype(np.float32)
-        out[s:s + step] = noise
+        block = out[s:s + step]
+        block *= spreads[lab, None]
+        block += centres[lab]
     return out, labels.astype(np.int64)
 
 
@@ -127,12 +131,69 @@ def parse_synthetic_name(name: str) -> tuple[str, int, int, str]:
     return m["family"], n, d, "angular" if m["angular"] else "euclidean"
 
 
-def _make_synthetic_info(name: str) -> DatasetInfo:
+#: Synthetic datasets with at least this many values are cached in the data directory.
+CACHE_MIN_VALUES = 1 << 22
+#: Bump when a generator changes, so that cached arrays are regenerated.
+GENERATOR_VERSION = 1
+_ARRAYS = ("train", "test", "train_labels", "test_labels")
+
+
+def load_synthetic(name: str, data_dir: Any = None) -> Dataset:
+    """Generate a synthetic dataset, or read it from ``<data_dir>/synthetic/<name>/``.
+
+    Large ones (``n * d >= CACHE_MIN_VALUES``) are written there after the first generation:
+    every benchmark process loads its dataset afresh, and reading is faster than generating.
+    """
     family, n, d, metric = parse_synthetic_name(name)
     maker = make_gmm if family == "gmm" else make_uniform
+    if data_dir is None or n * d < CACHE_MIN_VALUES:
+        return maker(name, n, d, metric)
+    folder = Path(data_dir) / "synthetic" / name
+    stamp = {"name": name, "seed": name_seed(name), "generator": GENERATOR_VERSION}
+    try:
+        if json.loads((folder / "meta.json").read_text()).get("stamp") == stamp:
+            arrays = {key: np.load(folder / f"{key}.npy", allow_pickle=False)
+                      for key in _ARRAYS if (folder / f"{key}.npy").is_file()}
+            meta = json.loads((folder / "meta.json").read_text())["meta"]
+            return Dataset(name=name, metric=metric, kind=DataKind.DENSE,
+                           train=arrays["train"], test=arrays["test"],
+                           train_labels=arrays.get("train_labels"),
+                           test_labels=arrays.get("test_labels"),
+                           meta={**meta, "cached": str(folder)})
+    except (OSError, ValueError, KeyError):
+        pass  # absent or damaged: generate again
+    ds = maker(name, n, d, metric)
+    _write_cache(folder, ds, stamp)
+    return ds
+
+
+def _write_cache(folder: Path, ds: Dataset, stamp: dict[str, Any]) -> None:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    except OSError:
+        return  # a read-only data directory only costs speed
+    try:
+        for key in _ARRAYS:
+            value = getattr(ds, key)
+            if value is not None:
+                np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+        (tmp / "meta.json").write_text(json.dumps({"stamp": stamp, "meta": ds.meta}))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError:
+        pass  # another process wrote it first, or the disk is full: keep what we have
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _make_synthetic_info(name: str) -> DatasetInfo:
+    family, n, d, metric = parse_synthetic_name(name)
     what = ("Gaussian mixture, 10-50 clusters" if family == "gmm" else "uniform in [0, 1)")
     return DatasetInfo(
-        name=name, load=lambda _data_dir: maker(name, n, d, metric), metric=metric,
+        name=name, load=partial(load_synthetic, name), metric=metric,
         kind=DataKind.DENSE, n_train=n, n_test=n_queries_for(n), dim=d,
         available=lambda _data_dir: None,
         description=f"synthetic: {what}, {n} x {d}, {metric}; seeded by its name",
