@@ -463,11 +463,18 @@ class _IndexContext:
         return _cached_data(self.kind, n or s.n, s.dim, s.n_queries, s.seed, s.binary_bits,
                             s.vocabulary, ties)
 
-    def truth(self, queries: VectorData, train: VectorData) -> np.ndarray:
-        D = np.asarray(self._pairwise(queries, train), dtype=np.float64)
-        if D.shape != (n_items(queries), n_items(train)):
-            raise CheckFailed(f"reference metric {self.metric!r} returned shape {D.shape}")
-        return D
+    def truth(self, data: KitData) -> np.ndarray:
+        """Reference float64 distances (n_queries, n) of the kit's data (cached: the data
+        objects are cached and never modified)."""
+        key = (self.metric, self.registry, id(data))
+        if key not in _TRUTH_CACHE:
+            D = np.asarray(self._pairwise(_copy(data.queries), _copy(data.train)),
+                           dtype=np.float64)
+            if D.shape != (n_items(data.queries), n_items(data.train)):
+                raise CheckFailed(f"reference metric {self.metric!r} returned shape {D.shape}")
+            D.flags.writeable = False
+            _TRUTH_CACHE[key] = D
+        return _TRUTH_CACHE[key]
 
     # ---- indexes
     def new_index(self, metric: str | None = None) -> Any:
@@ -518,6 +525,7 @@ class _IndexContext:
 
 _DATA_CACHE: dict[tuple[Any, ...], KitData] = {}
 _GENEROUS_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], float, list[float]]] = {}
+_TRUTH_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
 
 
 def _cached_data(*key: Any) -> KitData:
@@ -535,7 +543,7 @@ def _generous_point(ctx: _IndexContext) -> tuple[dict[str, Any], float, list[flo
            tuple(sorted((k, repr(v)) for k, v in ctx.build_params.items())))
     if key not in _GENEROUS_CACHE:
         data = ctx.data()
-        D = ctx.truth(data.queries, data.train)
+        D = ctx.truth(data)
         index = ctx.built(data.train)
         points = ctx.grid_points()
         recalls = []
@@ -631,7 +639,7 @@ def _check_results_exact(ctx: _IndexContext) -> None:
     """Exact index: the true k nearest (float64 brute force), sorted by distance."""
     data = ctx.data()
     index = ctx.built(data.train)
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     for k in (1, ctx.k):
         ids, _ = ctx.search(index, data.queries, k)
         _check_ids(ids, ctx.s.n_queries, k, ctx.s.n, f"search(k={k})")
@@ -642,7 +650,7 @@ def _check_exact_with_ties(ctx: _IndexContext) -> None:
     """Exact index on data where every vector occurs twice (ties at every rank)."""
     data = ctx.data(ties=True)
     index = ctx.built(data.train)
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     ids, _ = ctx.search(index, data.queries, ctx.k)
     _check_ids(ids, ctx.s.n_queries, ctx.k, ctx.s.n, "search on duplicated data")
     _assert_exact(D, ids, ctx.k, "search on duplicated data")
@@ -665,7 +673,7 @@ def _check_k_equals_n(ctx: _IndexContext) -> None:
     _check_ids(ids, ctx.s.n_queries, n, n, f"search(k=n={n})")
     _check_distances(dists, ctx.s.n_queries, n, f"search(k=n={n})")
     if ctx.exact:
-        _assert_exact(ctx.truth(data.queries, data.train), ids, n, f"search(k=n={n})")
+        _assert_exact(ctx.truth(data), ids, n, f"search(k=n={n})")
 
 
 def _check_k_out_of_range(ctx: _IndexContext) -> None:
@@ -686,7 +694,7 @@ def _check_single_matches_batch(ctx: _IndexContext) -> None:
     """Searching queries one at a time gives the batch's answers (ties may swap ids)."""
     data = ctx.data()
     index = ctx.built(data.train)
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     tol = _tolerance(D)
     batch, _ = ctx.search(index, data.queries, ctx.k)
     for q in range(ctx.s.n_queries):
@@ -846,7 +854,7 @@ def _nearest(D: np.ndarray, m: int) -> np.ndarray:
 def _check_filter(ctx: _IndexContext) -> None:
     """search(..., filter=mask) returns only allowed ids (exact: the exact allowed k-NN)."""
     data = ctx.data()
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     rng = np.random.default_rng([ctx.s.seed, 17])
     allowed = rng.random(ctx.s.n) < 0.35
     allowed[_nearest(D, 2).ravel()] = False  # an index ignoring the filter cannot pass
@@ -870,7 +878,7 @@ def _check_filter(ctx: _IndexContext) -> None:
 def _check_delete(ctx: _IndexContext) -> None:
     """delete(ids): deleted ids are never returned; the rest are still found."""
     data = ctx.data()
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     rng = np.random.default_rng([ctx.s.seed, 23])
     doomed = np.union1d(_nearest(D, 3).ravel(),
                         rng.choice(ctx.s.n, size=ctx.s.n // 4, replace=False))
@@ -896,7 +904,7 @@ def _check_add(ctx: _IndexContext) -> None:
     index = ctx.built(_take(data.train, np.arange(first)))
     index.add(_copy(_take(data.train, np.arange(first, first + second))))
     index.add(_copy(_take(data.train, np.arange(first + second, n))))
-    D = ctx.truth(data.queries, data.train)
+    D = ctx.truth(data)
     ids, _ = ctx.search(index, data.queries, ctx.k)
     _check_ids(ids, ctx.s.n_queries, ctx.k, n, "search after add")
     ctx.judge(D, ids, "search after add")
