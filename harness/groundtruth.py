@@ -353,10 +353,8 @@ def exact_knn(train: VectorData, test: VectorData, metric: MetricLike | str, dep
         if train_arr.ndim != 2 or test_arr.ndim != 2 or train_arr.shape[1] != test_arr.shape[1]:
             raise InvalidInputError(f"train has shape {train_arr.shape} and test "
                                     f"{test_arr.shape}; expected (n, d) and (m, d)")
-        use_blas = (np.issubdtype(train_arr.dtype, np.floating)
-                    and np.issubdtype(test_arr.dtype, np.floating)
-                    and _BLAS_SAFE > np.abs(train_arr).max(initial=0.0)
-                    and _BLAS_SAFE > np.abs(test_arr).max(initial=0.0))
+        use_blas = (_real(train_arr.dtype) and _real(test_arr.dtype)
+                    and _max_abs(train_arr) < _BLAS_SAFE and _max_abs(test_arr) < _BLAS_SAFE)
     if use_blas:
         marg = max(depth, 32) if margin is None else int(margin)
         if marg < 0:
@@ -370,6 +368,18 @@ def exact_knn(train: VectorData, test: VectorData, metric: MetricLike | str, dep
     bb = block_base or 8192
     info.update(path="generic", candidates=n_base, fallback_queries=0)
     return _exact_generic(train, test, bound_metric, depth, bq, bb)
+
+
+def _max_abs(a: np.ndarray) -> float:
+    """Largest |value| without an |a| temporary (NaN counts as unsafe)."""
+    if a.size == 0:
+        return 0.0
+    top = max(abs(float(a.max())), abs(float(a.min())))
+    return top if top == top else math.inf
+
+
+def _real(dtype: np.dtype) -> bool:
+    return bool(np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
 
 
 def check_groundtruth(train: VectorData, test: VectorData, ids: np.ndarray,
@@ -406,6 +416,12 @@ def check_groundtruth(train: VectorData, test: VectorData, ids: np.ndarray,
                                f"neighbors {ids.shape}")
     if depth > n_base:
         raise GroundTruthError(f"ground truth depth {depth} exceeds the base size {n_base}")
+    ordered = np.sort(ids, axis=1)
+    repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    if len(repeated):
+        raise GroundTruthError(
+            f"ground-truth neighbors list an id twice (first in query {int(repeated[0])}; "
+            f"{len(repeated)} queries affected)")
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n_query, size=min(sample, n_query), replace=False))
     queries = _take(test, picked)

@@ -243,6 +243,22 @@ def test_check_rejects_bad_shapes_and_ids(small_gt):
         check_groundtruth(train, test, bad, None, "euclidean")
     with pytest.raises(GroundTruthError, match="distances have shape"):
         check_groundtruth(train, test, ids, dists[:, :5], "euclidean")
+    twice = ids.copy()
+    twice[7, 4] = twice[7, 2]
+    with pytest.raises(GroundTruthError, match=r"twice.*query 7"):
+        check_groundtruth(train, test, twice, None, "euclidean")
+
+
+def test_integer_input_on_the_blas_path():
+    rng = np.random.default_rng(13)
+    train = rng.integers(-5, 6, size=(700, 5))
+    test = rng.integers(-5, 6, size=(12, 5))
+    stats: dict = {}
+    ids, dists = exact_knn(train, test, "sqeuclidean", 40, stats=stats)
+    assert stats["path"] == "blas"
+    want_ids, want_d = oracle_topk(oracle_dense(train, test, "sqeuclidean"), 40)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(dists, want_d)
 
 
 def test_float64_input_on_the_blas_path():
