@@ -376,7 +376,7 @@ def _check_dataset_name(registry: Registry, name: str, where: str) -> None:
         return
     if name.endswith((".hdf5", ".h5")):
         return
-    patterns = [rx.pattern[4:-2] for rx, _ in registry.datasets.families]
+    patterns = [getattr(e.info, "name", rx.pattern) for rx, e in registry.datasets.families]
     hint = f"families: {', '.join(patterns)}" if patterns else ""
     try:
         registry.datasets.get(name)

@@ -122,7 +122,8 @@ class Registry:
         out: dict[str, list[str]] = {}
         for kind, table in self.tables.items():
             names = [n for n, e in table.entries.items() if e.provider == provider]
-            names += [rx.pattern[4:-2] for rx, e in table.families if e.provider == provider]
+            names += [getattr(e.info, "name", rx.pattern) for rx, e in table.families
+                      if e.provider == provider]
             if names:
                 out[kind] = sorted(names)
         return out
