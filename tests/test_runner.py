@@ -16,9 +16,9 @@ FAULT_MODULE = str(Path(__file__).with_name("fault_plugins.py"))
 
 
 def _write_suite(path: Path, faults: list[str], **defaults) -> Path:
-    lines = ['name = "faults"', "[defaults]", "k = 5", "timeout = 20",
-             "repetitions = 2", "latency_queries = 10"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in defaults.items()]
+    settings = {"k": 5, "timeout": 20, "repetitions": 2, "latency_queries": 10, **defaults}
+    lines = ['name = "faults"', "[defaults]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[[run]]", 'dataset = "gmm-400x8"', 'index = "faulty"',
               f"build = {{ fault = {json.dumps(faults)} }}", "query = { point = [0, 1, 2] }"]
     path.write_text("\n".join(lines) + "\n")
