@@ -184,7 +184,7 @@ def make_data(kind: DataKind | str = DataKind.DENSE, *, n: int = 500, dim: int =
             return rng.integers(0, 256, size=(rows, binary_bits // 8), dtype=np.uint8)
         sizes = rng.integers(3, 31, size=rows)
         return SetData.from_lists(
-            [rng.choice(vocabulary, size=min(int(s), vocabulary), replace=False)
+            [rng.choice(vocabulary, size=min(int(s), vocabulary), replace=False).tolist()
              for s in sizes])
 
     base = draw(n_distinct)
@@ -206,9 +206,10 @@ def _take(data: VectorData, rows: np.ndarray) -> VectorData:
 
 def _replace_rows(data: VectorData, at: np.ndarray, new: VectorData) -> VectorData:
     if isinstance(data, SetData):
-        rows = [data.row(i) for i in range(len(data))]
+        assert isinstance(new, SetData)
+        rows = [data.row(i).tolist() for i in range(len(data))]
         for j, i in enumerate(at):
-            rows[int(i)] = new.row(j)
+            rows[int(i)] = new.row(j).tolist()
         return SetData.from_lists(rows)
     out = np.array(data, copy=True)
     out[at] = new
@@ -524,7 +525,8 @@ class _IndexContext:
 
 
 _DATA_CACHE: dict[tuple[Any, ...], KitData] = {}
-_GENEROUS_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], float, list[float]]] = {}
+_GENEROUS_CACHE: dict[tuple[Any, ...], tuple[IndexInfo, tuple[dict[str, Any], float,
+                                                                list[float]]]] = {}
 _TRUTH_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
 
 
@@ -539,7 +541,8 @@ def _cached_data(*key: Any) -> KitData:
 
 def _generous_point(ctx: _IndexContext) -> tuple[dict[str, Any], float, list[float]]:
     """The query-grid point with the best recall (ties: the first), its recall, all recalls."""
-    key = (ctx.info.name, id(ctx.info), ctx.metric, ctx.s,
+    # Keyed by the info's identity; the entry keeps the info alive, so the id stays unique.
+    key = (id(ctx.info), ctx.metric, ctx.s, ctx.registry,
            tuple(sorted((k, repr(v)) for k, v in ctx.build_params.items())))
     if key not in _GENEROUS_CACHE:
         data = ctx.data()
@@ -552,8 +555,8 @@ def _generous_point(ctx: _IndexContext) -> tuple[dict[str, Any], float, list[flo
             _check_ids(ids, ctx.s.n_queries, ctx.k, ctx.s.n, f"search at {point}")
             recalls.append(_recall(D, ids, ctx.k))
         best = int(np.argmax(recalls))
-        _GENEROUS_CACHE[key] = (points[best], recalls[best], recalls)
-    return _GENEROUS_CACHE[key]
+        _GENEROUS_CACHE[key] = (ctx.info, (points[best], recalls[best], recalls))
+    return _GENEROUS_CACHE[key][1]
 
 
 def _check_params(ctx: _IndexContext) -> None:
@@ -684,7 +687,7 @@ def _check_k_out_of_range(ctx: _IndexContext) -> None:
     index.set_query_params(**ctx.query_point())
     problems: list[str] = []
     for k in (n + 1, 0, -1):
-        _expect_input_error(lambda k=k: index.search(_copy(data.queries), k),
+        _expect_input_error(functools.partial(index.search, _copy(data.queries), k),
                             f"search(k={k}) with n={n}", problems, (ValueError,))
     if problems:
         _fail("; ".join(problems))
@@ -759,13 +762,13 @@ def _check_bad_input(ctx: _IndexContext) -> None:
     bad_build, bad_queries = _bad_inputs(ctx, data)
     problems: list[str] = []
     for what, value in bad_build:
-        _expect_input_error(lambda v=value: ctx.new_index().build(v), what, problems)
+        _expect_input_error(functools.partial(ctx.new_index().build, value), what, problems)
     _expect_input_error(lambda: ctx.new_index().search(_copy(data.queries), ctx.k),
                         "search() before build()", problems, (Exception,))
     index = ctx.built(data.train)
     index.set_query_params(**ctx.query_point())
     for what, value in bad_queries:
-        _expect_input_error(lambda v=value: index.search(v, ctx.k), what, problems)
+        _expect_input_error(functools.partial(index.search, value, ctx.k), what, problems)
     if ctx.kind is not DataKind.SETS:
         empty = np.zeros((0, *np.asarray(data.queries).shape[1:]),
                          dtype=np.asarray(data.queries).dtype)
@@ -1516,7 +1519,7 @@ def check_metric(name_or_info: str | MetricInfo, *, raise_on_fail: bool = True,
         reg = registry if registry is not None else _default_registry()
         if ":" in info:
             ((_, label, info, spec_params),) = _resolve(info, reg)
-            params = {**spec_params, **(params or {})}
+            params = {**(spec_params or {}), **(params or {})}
         else:
             info = reg.metrics.get(info)
     if not isinstance(info, MetricInfo):
