@@ -1557,7 +1557,7 @@ def run_checks(target: str, *, extra_modules: Sequence[str] = (),
                    if target in (s.name, s.module)), None)
     if plugin is None:
         if not _importable(target):
-            known = [*reg.indexes.names(), *reg.metrics.names(), *host.status]
+            known = {*reg.indexes.names(), *reg.metrics.names(), *host.status}
             raise UnknownNameError("index, metric or plugin module", target, known,
                                    hint="a registered name, a module or a .py file")
         host = get_host([*extra_modules, target], reload=True)
