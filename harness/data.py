@@ -104,7 +104,8 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
 
 # --------------------------------------------------------------------------- fvecs & co
 
-_VECS_DTYPES = {"fvecs": np.dtype("<f4"), "ivecs": np.dtype("<i4"), "bvecs": np.dtype("u1")}
+_VECS_DTYPES: dict[str, np.dtype[Any]] = {
+    "fvecs": np.dtype("<f4"), "ivecs": np.dtype("<i4"), "bvecs": np.dtype("u1")}
 
 
 def _read_vecs(path: str | os.PathLike[str], fmt: str, max_rows: int | None) -> np.ndarray:
@@ -143,7 +144,7 @@ def _read_vecs(path: str | os.PathLike[str], fmt: str, max_rows: int | None) -> 
         dtype.newbyteorder("="), copy=False)
 
 
-def _write_vecs(path: str | os.PathLike[str], array: Any, dtype: np.dtype) -> None:
+def _write_vecs(path: str | os.PathLike[str], array: Any, dtype: np.dtype[Any]) -> None:
     arr = np.asarray(array)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InvalidInputError(f"{path}: expected a non-empty 2-D array, got shape {arr.shape}")
@@ -191,11 +192,12 @@ def write_bvecs(path: str | os.PathLike[str], array: Any) -> None:
     _write_vecs(path, array, _VECS_DTYPES["bvecs"])
 
 
-_BIN_DTYPES = {".fbin": np.dtype("<f4"), ".ibin": np.dtype("<i4"), ".u8bin": np.dtype("u1"),
-               ".i8bin": np.dtype("i1")}
+_BIN_DTYPES: dict[str, np.dtype[Any]] = {
+    ".fbin": np.dtype("<f4"), ".ibin": np.dtype("<i4"), ".u8bin": np.dtype("u1"),
+    ".i8bin": np.dtype("i1")}
 
 
-def _bin_dtype(path: str | os.PathLike[str], dtype: Any) -> np.dtype:
+def _bin_dtype(path: str | os.PathLike[str], dtype: Any) -> np.dtype[Any]:
     if dtype is not None:
         return np.dtype(dtype).newbyteorder("<")
     suffix = Path(path).suffix
@@ -246,8 +248,9 @@ def write_bin(path: str | os.PathLike[str], array: Any, dtype: Any = None) -> No
 
 # --------------------------------------------------------------------------- idx
 
-_IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -391,7 +394,7 @@ def _sets_from_flat(flat: np.ndarray, sizes: np.ndarray, path: Any, key: str) ->
     row_start[indptr[1:-1][indptr[1:-1] < flat.size]] = True
     if np.all((steps > 0) | row_start[1:]):  # already sorted and unique within rows
         return SetData(indptr, flat.astype(np.int32))
-    return SetData.from_lists([flat[indptr[i]:indptr[i + 1]] for i in range(len(sizes))])
+    return SetData.from_lists([flat[indptr[i]:indptr[i + 1]].tolist() for i in range(len(sizes))])
 
 
 def _bits_to_packed(bits: np.ndarray, path: Any, key: str) -> np.ndarray:
@@ -521,7 +524,7 @@ def dataset_checksum(ds: Dataset) -> str:
         for label, arr in arrays:
             arr = np.ascontiguousarray(arr)
             h.update(f"{part}.{label}|{arr.dtype.str}|{arr.shape}|".encode())
-            h.update(memoryview(arr.reshape(-1).view(np.uint8)))
+            h.update(arr.reshape(-1).view(np.uint8).data)
     return h.hexdigest()
 
 

@@ -55,8 +55,11 @@ class GroundTruthError(InvalidInputError):
 class MetricLike(Protocol):
     """What the ground-truth code needs of a metric (``harness.metrics.BoundMetric``)."""
 
-    name: str
-    blas: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def blas(self) -> str | None: ...
 
     def pairwise(self, x: Any, y: Any) -> np.ndarray: ...
 
