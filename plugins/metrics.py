@@ -301,6 +301,8 @@ def minkowski_pairwise(X: Any, Y: Any, p: float = 2.0) -> np.ndarray:
         kernels.pairwise_l1(x, y, out)
     elif p == np.inf:
         kernels.pairwise_linf(x, y, out)
+    elif p.is_integer() and p <= 64:
+        kernels.pairwise_minkowski(x, y, int(p), out)
     else:
         kernels.pairwise_minkowski(x, y, p, out)
     return out
