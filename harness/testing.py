@@ -525,8 +525,7 @@ class _IndexContext:
 
 
 _DATA_CACHE: dict[tuple[Any, ...], KitData] = {}
-_GENEROUS_CACHE: dict[tuple[Any, ...], tuple[IndexInfo, tuple[dict[str, Any], float,
-                                                                list[float]]]] = {}
+_GENEROUS_CACHE: dict[tuple[Any, ...], tuple[IndexInfo, Any]] = {}
 _TRUTH_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
 
 
@@ -540,7 +539,17 @@ def _cached_data(*key: Any) -> KitData:
 
 
 def _generous_point(ctx: _IndexContext) -> tuple[dict[str, Any], float, list[float]]:
-    """The query-grid point with the best recall (ties: the first), its recall, all recalls."""
+    """The query-grid point with the best recall (ties: the first), its recall, all recalls.
+
+    A grid point whose search raises or returns invalid ids is left out (with recall 0);
+    ``check_params`` reports it. If every point fails, so does this.
+    """
+    point, recall, recalls, _ = _grid_survey(ctx)
+    return point, recall, recalls
+
+
+def _grid_survey(ctx: _IndexContext
+                 ) -> tuple[dict[str, Any], float, list[float], list[tuple[dict, str]]]:
     # Keyed by the info's identity; the entry keeps the info alive, so the id stays unique.
     key = (id(ctx.info), ctx.metric, ctx.s, ctx.registry,
            tuple(sorted((k, repr(v)) for k, v in ctx.build_params.items())))
@@ -549,19 +558,29 @@ def _generous_point(ctx: _IndexContext) -> tuple[dict[str, Any], float, list[flo
         D = ctx.truth(data)
         index = ctx.built(data.train)
         points = ctx.grid_points()
-        recalls = []
+        recalls: list[float] = []
+        failures: list[tuple[dict, str]] = []
         for point in points:
-            ids, _ = ctx.search(index, data.queries, ctx.k, params=point)
-            _check_ids(ids, ctx.s.n_queries, ctx.k, ctx.s.n, f"search at {point}")
+            try:
+                ids, _ = ctx.search(index, data.queries, ctx.k, params=point)
+                _check_ids(ids, ctx.s.n_queries, ctx.k, ctx.s.n, "search")
+            except Exception as exc:
+                failures.append((point, _describe(exc)))
+                recalls.append(-1.0)
+                continue
             recalls.append(_recall(D, ids, ctx.k))
+        if len(failures) == len(points):
+            _fail(f"every query-grid point fails with metric {ctx.metric!r}; first: "
+                  f"{failures[0][0]}: {failures[0][1]}")
         best = int(np.argmax(recalls))
-        _GENEROUS_CACHE[key] = (ctx.info, (points[best], recalls[best], recalls))
+        _GENEROUS_CACHE[key] = (ctx.info, (points[best], recalls[best], recalls, failures))
     return _GENEROUS_CACHE[key][1]
 
 
 def _check_params(ctx: _IndexContext) -> None:
     """Declared params are unique and coercible; grids name only declared params; the
-    factory accepts the defaults and every build-grid point; unknown names are rejected."""
+    factory accepts the defaults and every build-grid point; every query-grid point searches
+    without error; unknown names are rejected."""
     info = ctx.info
     for label, params, grid in (("build", info.build_params, info.build_grid),
                                 ("query", info.query_params, info.query_grid)):
@@ -599,6 +618,11 @@ def _check_params(ctx: _IndexContext) -> None:
             info.factory(metric=ctx.metric, **point)
         except Exception as exc:
             _fail(f"the factory rejects build-grid point {point}: {type(exc).__name__}: {exc}")
+    failures = _grid_survey(ctx)[3]
+    if failures:
+        point, error = failures[0]
+        _fail(f"{len(failures)} query-grid point(s) fail with metric {ctx.metric!r}, e.g. "
+              f"{point}: {error}; the default grid must suit every declared metric")
 
 
 def _check_declared_metric(ctx: _IndexContext) -> None:

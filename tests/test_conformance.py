@@ -171,6 +171,12 @@ def test_approximate_index_is_judged_at_its_most_generous_grid_point():
     assert "fraction" in failed["check_recall"]
 
 
+def test_a_failing_grid_point_is_reported_once():
+    results = check_index(_info(RefusesSmallFractions, caps={"exact": False}),
+                          metric="euclidean", raise_on_fail=False)
+    assert [r.check for r in results if not r.passed] == ["check_params"]
+
+
 def test_checks_follow_declared_capabilities():
     bare = _info(caps={"filter": False, "add": False, "delete": False, "save_load": False,
                        "threads": False})
@@ -303,6 +309,15 @@ class MissesLastAtKEqualsN(RefIndex):
         return ids, d
 
 
+class RefusesSmallFractions(RefIndex):
+    """Its own default query grid (0.25 and 1.0) holds a point it refuses."""
+
+    def _search(self, queries, k):
+        if self.query_params.get("fraction", 1.0) < 0.5:
+            raise InvalidInputError("fraction below 0.5 is not supported")
+        return super()._search(queries, k)
+
+
 INDEX_DEFECTS = [
     (_info(DuplicateIds), "check_ids_valid", "returned an id twice"),
     (_info(Int32Ids), "check_output_types", "int64"),
@@ -320,6 +335,8 @@ INDEX_DEFECTS = [
     (_info(LossySave), "check_save_load", "after save/load"),
     (_info(AnyMetric), "check_declared_metric", "accepted metric 'no-such-metric'"),
     (_info(query_grid={"fraktion": [1.0]}), "check_params", "'fraktion'"),
+    (_info(RefusesSmallFractions, caps={"exact": False}), "check_params",
+     "query-grid point(s) fail with metric 'euclidean', e.g. {'fraction': 0.25}"),
     (_info(ThreadsChangeResults), "check_threads", "1 and 2 threads"),
     (_info(BadStats), "check_warmup_and_stats", "finite number"),
     (_info(MissesLastAtKEqualsN), "check_k_equals_n", "expected 40"),
