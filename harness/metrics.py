@@ -8,13 +8,13 @@ checks its inputs (shape, dtype, NaN, dimension mismatch, data kind) and passes 
 parameters to the plugin's functions as keyword arguments.
 
 Also here: the input checks metric plugins share (float64 dense data, sorted set rows), and
-:class:`ParametricMetricInfo`, a ``MetricInfo`` whose flags depend on its parameters.
+``MetricInfo.bind``, for metrics whose flags depend on their parameters.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,24 +23,10 @@ import numpy as np
 from harness.errors import InvalidInputError, UnknownNameError, VecbenchError
 from harness.registry import Registry
 from harness.types import DataKind, MetricInfo, SetData, resolve_params
-from harness.validation import check_binary, check_sets
+from harness.validation import check_binary, check_dense, check_sets
 
-#: Flags that :attr:`ParametricMetricInfo.bind` may override.
+#: Flags that :attr:`MetricInfo.bind` may override.
 BINDABLE_FLAGS = ("triangle_inequality", "symmetric", "signed", "blas")
-
-
-@dataclass(frozen=True)
-class ParametricMetricInfo(MetricInfo):
-    """A :class:`MetricInfo` whose properties depend on its parameter values.
-
-    :param bind: ``bind(**params) -> {flag: value}``, called with the coerced parameters when
-        a metric is bound. It returns overrides of ``triangle_inequality``, ``symmetric``,
-        ``signed`` or ``blas`` (e.g. minkowski keeps the triangle inequality only for
-        ``p >= 1``), and raises :class:`~harness.errors.InvalidInputError` for values the
-        ``Param`` bounds cannot express (e.g. ``p > 0``).
-    """
-
-    bind: Callable[..., Mapping[str, Any]] | None = None
 
 
 # --------------------------------------------------------------------------- input checks
@@ -49,66 +35,15 @@ class ParametricMetricInfo(MetricInfo):
 def check_dense_float64(x: Any, name: str = "data", *, dim: int | None = None) -> np.ndarray:
     """Return ``x`` as a C-contiguous float64 2-D array, or raise a clear error.
 
-    The float64 counterpart of :func:`harness.validation.check_dense` (which returns float32):
-    distances are computed in float64, and data beyond float32's range stays valid. A 1-D
-    array of length ``dim`` is taken as one row. The caller's array is never modified.
+    :func:`harness.validation.check_dense` with ``dtype=float64``: distances are computed in
+    float64, and data beyond float32's range stays valid.
     """
-    if isinstance(x, SetData):
-        raise InvalidInputError(f"{name}: got set data (CSR), expected a dense 2-D float array")
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InvalidInputError(f"{name}: dtype {arr.dtype} is not numeric; pass a float array")
-    if np.iscomplexobj(arr):
-        raise InvalidInputError(f"{name}: complex dtype {arr.dtype} is not supported")
-    if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise InvalidInputError(
-            f"{name}: expected a 2-D array (n, d), got shape {arr.shape}"
-            + ("; use x.reshape(1, -1) for a single vector" if arr.ndim == 1 else ""))
-    if arr.shape[0] == 0:
-        raise InvalidInputError(f"{name}: is empty (0 rows)")
-    if arr.shape[1] == 0:
-        raise InvalidInputError(f"{name}: has 0 columns")
-    if dim is not None and arr.shape[1] != dim:
-        raise InvalidInputError(f"{name}: expected dimension {dim}, got {arr.shape[1]}")
-    out = np.ascontiguousarray(arr, dtype=np.float64)
-    finite = np.isfinite(out)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise InvalidInputError(f"{name}: contains NaN or inf (first at row {bad})")
-    return out
+    return check_dense(x, name, dim=dim, dtype=np.float64)
 
 
 def check_set_rows(x: Any, name: str = "data") -> SetData:
-    """Check CSR set data as :func:`harness.validation.check_sets` does, and more.
-
-    Also requires integer ``indptr``/``indices`` and, in each row, strictly increasing tokens
-    (sorted and unique, as :meth:`SetData.from_lists` builds them): set kernels count shared
-    tokens by merging or by an inverted index, and a repeated token would be counted twice.
-    """
-    x = check_sets(x, name)
-    for part in ("indptr", "indices"):
-        arr = np.asarray(getattr(x, part))
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise InvalidInputError(f"{name}: {part} must be a 1-D integer array, got "
-                                    f"dtype {arr.dtype} and shape {arr.shape}")
-    idx = np.asarray(x.indices)
-    if len(idx) > 1:
-        step_ok = np.diff(idx.astype(np.int64)) > 0
-        starts = np.asarray(x.indptr)[1:-1]
-        starts = starts[(starts > 0) & (starts < len(idx))]
-        step_ok[starts - 1] = True  # a row boundary may step down
-        if not step_ok.all():
-            at = int(np.flatnonzero(~step_ok)[0]) + 1
-            row = int(np.searchsorted(np.asarray(x.indptr), at, side="right") - 1)
-            raise InvalidInputError(
-                f"{name}: the tokens of set {row} are not sorted and unique; build set data "
-                "with SetData.from_lists")
-    return x
+    """Check CSR set data (:func:`harness.validation.check_sets`)."""
+    return check_sets(x, name)
 
 
 def _is_vector(x: Any) -> bool:
@@ -305,7 +240,7 @@ def get_metric(spec: str | BoundMetric, registry: Registry | None = None, *,
                                hint=f"{info.name!r} takes no parameters")
     values = resolve_params(info.params, given, owner)
     flags: dict[str, Any] = {f: getattr(info, f) for f in BINDABLE_FLAGS}
-    if isinstance(info, ParametricMetricInfo) and info.bind is not None:
+    if info.bind is not None:
         overrides = dict(info.bind(**values))
         unknown = sorted(set(overrides) - set(BINDABLE_FLAGS))
         if unknown:

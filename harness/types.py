@@ -295,6 +295,11 @@ class MetricInfo:
     :param blas: ``"l2"``, ``"ip"`` or ``"cos"`` when the metric ranks like that BLAS form
         (lets the ground-truth code pre-select candidates with matrix products).
     :param params: named parameters (e.g. ``p`` of minkowski).
+    :param bind: ``bind(**params) -> {flag: value}``, called with the coerced parameters when
+        the metric is resolved; returns overrides of ``triangle_inequality``, ``symmetric``,
+        ``signed`` or ``blas`` (minkowski keeps the triangle inequality only for p >= 1) and
+        raises :class:`~harness.errors.InvalidInputError` for values ``Param`` bounds cannot
+        express.
     """
 
     name: str
@@ -309,6 +314,7 @@ class MetricInfo:
     blas: str | None = None
     description: str = ""
     params: tuple[Param, ...] = ()
+    bind: Callable[..., Mapping[str, Any]] | None = None
 
 
 # --------------------------------------------------------------------------- datasets

@@ -11,15 +11,20 @@ from harness.types import DataKind, SetData
 
 
 def check_dense(x: Any, name: str = "data", *, dim: int | None = None,
-                allow_empty: bool = False) -> np.ndarray:
-    """Return ``x`` as a C-contiguous float32 2-D array, or raise a clear error.
+                allow_empty: bool = False, dtype: Any = np.float32) -> np.ndarray:
+    """Return ``x`` as a C-contiguous 2-D array of ``dtype`` (float32), or raise a clear error.
 
-    Rejects non-numeric dtypes, wrong rank, a dimension other than ``dim``, NaN/inf and
-    (unless ``allow_empty``) zero rows. Never modifies the caller's array.
+    Rejects non-numeric dtypes, wrong rank, a dimension other than ``dim``, NaN/inf (checked
+    before the cast, so float64 values beyond float32's range are reported as such) and
+    (unless ``allow_empty``) zero rows. A 1-D array of length ``dim`` is taken as one row.
+    Never modifies the caller's array.
     """
     if isinstance(x, SetData):
         raise InvalidInputError(f"{name}: got set data (CSR), expected a dense 2-D float array")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidInputError(f"{name}: dtype {arr.dtype} is not numeric; pass a float array")
     if np.iscomplexobj(arr):
@@ -37,10 +42,17 @@ def check_dense(x: Any, name: str = "data", *, dim: int | None = None,
         raise InvalidInputError(f"{name}: has 0 columns")
     if dim is not None and arr.shape[1] != dim:
         raise InvalidInputError(f"{name}: expected dimension {dim}, got {arr.shape[1]}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
-        bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-        raise InvalidInputError(f"{name}: contains NaN or inf (first at row {bad})")
+    if np.issubdtype(arr.dtype, np.floating):
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+            raise InvalidInputError(f"{name}: contains NaN or inf (first at row {bad})")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize:
+        top = float(np.abs(arr).max()) if arr.size else 0.0
+        if top > np.finfo(out.dtype).max:
+            raise InvalidInputError(f"{name}: values up to {top:g} overflow {out.dtype}; "
+                                    "rescale the data")
     return out
 
 
@@ -60,14 +72,37 @@ def check_binary(x: Any, name: str = "data", *, nbytes: int | None = None) -> np
 
 
 def check_sets(x: Any, name: str = "data") -> SetData:
-    """Check CSR set data: sorted unique int32 tokens per row, monotone indptr."""
+    """Check CSR set data: integer arrays, monotone indptr, sorted unique tokens per row.
+
+    Set kernels count shared tokens by merging or through an inverted index, so a repeated
+    or out-of-order token would be miscounted silently; build set data with
+    :meth:`SetData.from_lists`.
+    """
     if not isinstance(x, SetData):
         raise InvalidInputError(f"{name}: expected SetData (CSR indptr/indices), got {type(x)}")
+    for part in ("indptr", "indices"):
+        arr = np.asarray(getattr(x, part))
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise InvalidInputError(f"{name}: {part} must be a 1-D integer array, got "
+                                    f"dtype {arr.dtype} and shape {arr.shape}")
     if len(x) == 0:
         raise InvalidInputError(f"{name}: is empty (0 sets)")
-    if x.indptr[0] != 0 or np.any(np.diff(x.indptr) < 0) or x.indptr[-1] != len(x.indices):
+    indptr = np.asarray(x.indptr)
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(x.indices):
         raise InvalidInputError(f"{name}: indptr must start at 0, be non-decreasing and end at "
                                 "len(indices)")
+    idx = np.asarray(x.indices)
+    if len(idx) > 1:
+        step_ok = np.diff(idx.astype(np.int64)) > 0
+        starts = indptr[1:-1]
+        starts = starts[(starts > 0) & (starts < len(idx))]
+        step_ok[starts - 1] = True  # a row boundary may step down
+        if not step_ok.all():
+            at = int(np.flatnonzero(~step_ok)[0]) + 1
+            row = int(np.searchsorted(indptr, at, side="right") - 1)
+            raise InvalidInputError(
+                f"{name}: the tokens of set {row} are not sorted and unique; build set data "
+                "with SetData.from_lists")
     return x
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from harness import DataKind, InvalidInputError, MetricInfo, Param, SetData, hookimpl
-from harness.metrics import ParametricMetricInfo, check_metric_inputs
+from harness.metrics import check_metric_inputs
 from plugins import _metric_kernels as kernels
 
 #: Relative threshold below which a BLAS-form squared distance is recomputed directly.
@@ -453,7 +453,7 @@ METRICS: tuple[MetricInfo, ...] = (
                aliases=("cityblock", "l1"), description="Σ |x − y|"),
     MetricInfo("chebyshev", chebyshev_pairwise, chebyshev_rowwise, gradient=chebyshev_gradient,
                aliases=("linf",), description="max |x − y|"),
-    ParametricMetricInfo(
+    MetricInfo(
         "minkowski", minkowski_pairwise, minkowski_rowwise, gradient=minkowski_gradient,
         params=(Param("p", 2.0, float, low=0.0,
                       help="exponent, > 0 (inf: chebyshev); a metric only for p >= 1"),),

@@ -467,10 +467,9 @@ def _minkowski_rowwise(X, Y, p=2.0):
 
 
 def test_metric_params_from_a_spec_reach_the_functions_and_the_flags():
-    from harness.metrics import ParametricMetricInfo
     from harness.registry import Registry
 
-    info = ParametricMetricInfo(
+    info = MetricInfo(
         "ref-minkowski", _minkowski_pairwise, _minkowski_rowwise,
         params=(Param("p", 2.0, float, low=0.01),),
         bind=lambda p: {"triangle_inequality": p >= 1})

@@ -17,7 +17,6 @@ from scipy.spatial.distance import cdist
 from harness import DataKind, InvalidInputError, MetricInfo, Param, SetData, UnknownNameError
 from harness.metrics import (
     BoundMetric,
-    ParametricMetricInfo,
     check_metric_inputs,
     get_metric,
     metric_names,
@@ -488,11 +487,11 @@ def test_resolver_is_generic_over_a_custom_registry() -> None:
         return scale * np.abs(x[:, 0] - y[:, 0])
 
     registry = Registry()
-    registry.metrics.add("first-coordinate", ParametricMetricInfo(
+    registry.metrics.add("first-coordinate", MetricInfo(
         "first-coordinate", scaled, rows, params=(Param("scale", 1.0, float),),
         bind=lambda scale: {"signed": scale < 0, "triangle_inequality": scale >= 0}),
         provider="test", aliases=("fc",))
-    registry.metrics.add("broken", ParametricMetricInfo(
+    registry.metrics.add("broken", MetricInfo(
         "broken", scaled, rows, bind=lambda: {"fast": True}), provider="test")
     registry.metrics.add("wrong-shape", MetricInfo(
         "wrong-shape", lambda x, y: np.zeros(3), rows), provider="test")

@@ -85,7 +85,7 @@ def test_each_fault_is_recorded_with_its_cause_and_the_sweep_goes_on(
 
 
 def test_memory_blow_up_is_killed_at_the_limit(tmp_path):
-    report, by = _run(tmp_path, ["memory", "none"], memory_limit_mb=700, timeout=60)
+    _report, by = _run(tmp_path, ["memory", "none"], memory_limit_mb=700, timeout=60)
     rec = by[("memory", 1)]
     assert rec["status"] == "failed"
     assert "memory limit exceeded" in rec["error"]
@@ -94,7 +94,7 @@ def test_memory_blow_up_is_killed_at_the_limit(tmp_path):
 
 
 def test_resume_skips_recorded_specs_and_retry_failed_reruns_failures(tmp_path):
-    report, by = _run(tmp_path, ["query-error"])
+    report, _by = _run(tmp_path, ["query-error"])
     assert len(report.written) == 3
     suite = tmp_path / "suite.toml"
     again = Session(suite, results_dir=tmp_path / "results", data_dir=tmp_path / "data",
