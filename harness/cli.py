@@ -226,25 +226,31 @@ def _print_summary(results_dir: Path, report: Any) -> None:
 
 @main.command()
 @click.argument("target")
+@plugin_option
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def check(target: str, as_json: bool) -> None:
+def check(target: str, plugins: tuple[str, ...], as_json: bool) -> None:
     """Run the conformance kit on a plugin (registered name, module or .py file)."""
     from harness.testing import run_checks
 
-    results = run_checks(target)
-    rows = [{"plugin": r.plugin, "kind": r.kind, "check": r.check, "passed": r.passed,
-             "error": r.error, "seconds": r.seconds} for r in results]
+    results = run_checks(target, extra_modules=plugins)
+    rows = [{"plugin": r.plugin, "kind": r.kind, "metric": r.metric, "check": r.check,
+             "status": r.status, "passed": r.passed, "error": r.error, "seconds": r.seconds,
+             "expected_failure": r.expected_failure} for r in results]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            mark = "PASS" if row["passed"] else "FAIL"
-            click.echo(f"{mark}  {row['kind']} {row['plugin']}: {row['check']}"
-                       f"  ({row['seconds']:.2f}s)")
-            if not row["passed"] and row["error"]:
+            metric = f" [{row['metric']}]" if row["metric"] else ""
+            click.echo(f"{row['status'].upper():<6} {row['kind']} {row['plugin']}{metric}: "
+                       f"{row['check']}  ({row['seconds']:.2f}s)")
+            if row["status"] == "xfail":
+                click.echo(f"      expected: {row['expected_failure']}")
+            elif not row["passed"] and row["error"]:
                 click.echo(f"      {row['error'].strip().splitlines()[-1][:300]}")
         n_fail = sum(not r["passed"] for r in rows)
-        click.echo(f"{len(rows) - n_fail} passed, {n_fail} failed")
+        n_xfail = sum(r["status"] == "xfail" for r in rows)
+        click.echo(f"{len(rows) - n_fail - n_xfail} passed, {n_fail} failed, "
+                   f"{n_xfail} expected failures")
     if not rows:
         raise VecbenchError(f"no index or metric to check in {target!r}")
     sys.exit(1 if any(not r["passed"] for r in rows) else 0)

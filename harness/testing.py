@@ -1440,7 +1440,8 @@ def iter_check_cases(targets: Iterable[str | IndexInfo | MetricInfo] | str | Ind
     settings = settings or KitSettings()
     for target in targets:
         for kind, label, info, metric_params in _resolve(target, registry):
-            expected = dict((expected_failures or {}).get(label, {}))
+            expected = {**dict(getattr(info, "expected_check_failures", {})),
+                        **dict((expected_failures or {}).get(label, {}))}
             if kind == "metric":
                 for name, check in metric_checks(info, metric_params):
                     yield CheckCase(label, "metric", name, None,

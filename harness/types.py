@@ -250,6 +250,9 @@ class IndexInfo:
     :param requires: importable module names; if one is missing the index is *unavailable*.
     :param install_hint: what to run to make it available.
     :param version: version of the plugin's own code (defaults to its distribution's).
+    :param expected_check_failures: conformance checks the index fails on purpose
+        (``{check: reason}``, or ``{"check[metric]": reason}``); the kit reports them as
+        expected failures (xfail) wherever it runs.
     """
 
     name: str
@@ -264,6 +267,7 @@ class IndexInfo:
     requires: tuple[str, ...] = ()
     install_hint: str = ""
     version: str | None = None
+    expected_check_failures: Mapping[str, str] = field(default_factory=dict)
 
     def missing_requirements(self) -> list[str]:
         """Modules in ``requires`` that cannot be imported here."""
