@@ -66,6 +66,8 @@ QUERY_BLOCK = 256
 BLOCK_PRODUCTS = 1 << 17
 #: Queries and distances per block on the generic path (float64, so 8 MiB).
 GENERIC_QUERY_BLOCK = 256
+#: float32 scores per block when uncertified queries are rescored (16 MiB).
+FALLBACK_PRODUCTS = 1 << 22
 GENERIC_PRODUCTS = 1 << 20
 
 
@@ -300,31 +302,37 @@ class BruteForceIndex(BaseIndex):
                 certified[i] = 1
         failed = np.flatnonzero(certified == 0)
         self._stats["fallback_queries"] += float(len(failed))
-        for i in failed:
-            ids[i], dist[i] = self._fallback(int(i), queries, q_norms, scaled, add, k,
-                                             dist[i, k - 1] - offset[i] + bound[i])
+        if len(failed):
+            thresholds = dist[:, k - 1] - offset + bound
+            self._fallback(failed, queries, q_norms, scaled, add, thresholds, ids, dist)
         return ids, self._report(queries, ids, dist)
 
-    def _fallback(self, i: int, queries: np.ndarray, q_norms: np.ndarray, scaled: np.ndarray,
-                  add: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k of query ``i`` among every vector whose float32 score may be within
-        the k-th exact distance (``threshold`` in score units, error bound included)."""
+    def _fallback(self, rows: np.ndarray, queries: np.ndarray, q_norms: np.ndarray,
+                  scaled: np.ndarray, add: np.ndarray, thresholds: np.ndarray,
+                  ids: np.ndarray, dist: np.ndarray) -> None:
+        """Exact top-k of the queries ``rows`` among every vector whose float32 score may be
+        within their k-th exact distance (``thresholds``, in score units, error bound
+        included); fills ``ids[rows]`` and ``dist[rows]``."""
         base = self._data
         assert isinstance(base, np.ndarray) and self._norms64 is not None
-        scores = base @ scaled[i]
-        if self._scale32 is not None:
-            scores *= self._scale32
-        scores += add
-        near = np.flatnonzero(scores.astype(np.float64) <= threshold)
-        exact = np.empty(len(near), dtype=np.float64)
-        kern.exact_rows(self._kind_code, queries, i, q_norms[i], base, self._norms64,
-                        near, exact)
-        order = np.lexsort((near, exact))[:k]
-        ids = np.full(k, -1, dtype=np.int64)
-        dist = np.full(k, np.inf)
-        ids[:len(order)] = near[order]
-        dist[:len(order)] = exact[order]
-        return ids, dist
+        k = ids.shape[1]
+        step = max(1, FALLBACK_PRODUCTS // self.n)
+        for c0 in range(0, len(rows), step):
+            chunk = rows[c0:c0 + step]
+            scores = scaled[chunk] @ base.T
+            if self._scale32 is not None:
+                scores *= self._scale32
+            scores += add
+            for r, i in enumerate(chunk):
+                near = np.flatnonzero(scores[r].astype(np.float64) <= thresholds[i])
+                exact = np.empty(len(near), dtype=np.float64)
+                kern.exact_rows(self._kind_code, queries, int(i), q_norms[i], base,
+                                self._norms64, near, exact)
+                order = np.lexsort((near, exact))[:k]
+                ids[i] = -1
+                dist[i] = np.inf
+                ids[i, :len(order)] = near[order]
+                dist[i, :len(order)] = exact[order]
 
     def _zero_query_cos(self, k: int, allowed: np.ndarray | None,
                         ) -> tuple[np.ndarray, np.ndarray]:
