@@ -447,3 +447,149 @@ def register_tasks(register: Any) -> None:
         run_keys=RUN_KEYS,
         description="robustness under attack: robust accuracy of classifiers and recall of "
                     "k-NN search over budgets"))
+
+
+# --------------------------------------------------------------------------- plots
+
+#: run keys that split the robustness figures, as columns of the results frame
+PANEL_KEYS = ("target", "norm", "target_index")
+
+
+def _column(df: Any, key: str) -> list[Any]:
+    """Values of run key ``key``: column ``key`` or ``extra.key`` (default when absent)."""
+    for name in (key, f"extra.{key}"):
+        if name in df.columns:
+            return [DEFAULTS[key] if _missing(v) else v for v in df[name].tolist()]
+    return [DEFAULTS[key]] * len(df)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _stem(text: str, used: set[str]) -> str:
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "attack"
+    candidate, n = stem, 2
+    while candidate in used:
+        candidate, n = f"{stem}-{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _curves(frame: Any, by: str, y: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """label -> (eps_rel, median over seeds of ``y``), one curve per value of ``by`` (and
+    per build configuration, when a label has several)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    labels = frame[by].astype(str).tolist()
+    builds = frame["build"].astype(str).tolist() if "build" in frame.columns else [""] * len(
+        frame)
+    eps = frame["eps_rel"].astype(float).to_numpy()
+    vals = frame[y].astype(float).to_numpy()
+    per_label: dict[str, set[str]] = {}
+    for lab, b in zip(labels, builds, strict=True):
+        per_label.setdefault(lab, set()).add(b)
+    groups: dict[str, dict[float, list[float]]] = {}
+    for lab, b, e, v in zip(labels, builds, eps, vals, strict=True):
+        if np.isnan(e) or np.isnan(v):
+            continue
+        name = lab if len(per_label[lab]) == 1 else f"{lab} {b}"
+        groups.setdefault(name, {}).setdefault(round(float(e), 12), []).append(float(v))
+    for name in sorted(groups):
+        xs = np.array(sorted(groups[name]))
+        out[name] = (xs, np.array([np.median(groups[name][x]) for x in xs]))
+    return out
+
+
+def plot_attack(df: Any, out_dir: str | Path) -> list[Path]:
+    """Robustness figures from the results frame (records of task ``attack``, status ok).
+
+    - ``attack-robust-<dataset>-<target>-<norm>[-<index>]``: robust accuracy (worst case over
+      budgets up to eps) against the relative budget ``eps_rel``, one line per attack.
+    - ``attack-recall-<dataset>-<target>-<norm>-<attack>``: for the index-backed targets,
+      semantic recall (solid) and index-fidelity recall (dashed) against ``eps_rel``, one
+      colour per target index.
+
+    Run keys are read from columns ``target``, ``norm``, ``target_index`` (or ``extra.*``);
+    absent columns take the task's defaults. Values of several seeds are combined by their
+    median. Each figure is written as PNG and SVG; returns the files written.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"plot_attack: df must be a pandas DataFrame, got "
+                                f"{type(df).__name__}")
+    out_dir = Path(out_dir)
+    if len(df) == 0 or "task" not in df.columns:
+        return []
+    frame = df[df["task"] == "attack"]
+    if "status" in frame.columns:
+        frame = frame[frame["status"] == "ok"]
+    if len(frame) == 0:
+        return []
+    for col in ("dataset", "index", "eps_rel", "robust_accuracy"):
+        if col not in frame.columns:
+            raise InvalidInputError(f"plot_attack: the results frame has no column {col!r}")
+    frame = frame.copy()
+    for key in PANEL_KEYS:
+        frame[f"_{key}"] = _column(frame, key)
+    frame.loc[frame["_target"] == "softmax", "_target_index"] = ""
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    used: set[str] = set()
+
+    def save(fig: Any, stem: str) -> None:
+        png, svg = out_dir / f"{stem}.png", out_dir / f"{stem}.svg"
+        fig.savefig(png, dpi=120)
+        fig.savefig(svg, metadata={"Date": None})
+        written.extend([png, svg])
+
+    keys = ["dataset", "_target", "_norm", "_target_index"]
+    for (dataset, target, norm, index), panel in frame.groupby(keys, sort=True):
+        fig = Figure(figsize=(7.0, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        for name, (xs, ys) in _curves(panel, "index", "robust_accuracy").items():
+            ax.plot(xs, ys, marker="o", markersize=4, label=name)
+        where = f" over {index}" if index else ""
+        ax.set_title(f"{dataset}: {target}{where}, {norm} budget")
+        ax.set_xlabel("budget eps / median 1-NN distance")
+        ax.set_ylabel("robust accuracy (worst case up to eps)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+        save(fig, _stem(f"attack-robust-{dataset}-{target}-{norm}"
+                        + (f"-{index}" if index else ""), used))
+
+    search = frame[frame["_target"] != "softmax"]
+    if len(search) and {"recall_semantic", "recall_fidelity"} <= set(search.columns):
+        for (dataset, target, norm, attack), panel in search.groupby(
+                ["dataset", "_target", "_norm", "index"], sort=True):
+            fig = Figure(figsize=(7.0, 4.8), layout="constrained")
+            ax = fig.add_subplot()
+            colours = matplotlib.colormaps["tab10"].colors
+            sem = _curves(panel, "_target_index", "recall_semantic")
+            fid = _curves(panel, "_target_index", "recall_fidelity")
+            for j, name in enumerate(sorted(set(sem) | set(fid))):
+                colour = colours[j % len(colours)]
+                if name in sem:
+                    ax.plot(*sem[name], color=colour, marker="o", markersize=4,
+                            label=f"{name}: vs clean neighbours")
+                if name in fid:
+                    ax.plot(*fid[name], color=colour, linestyle="--", marker="s",
+                            markersize=3, label=f"{name}: vs own exact neighbours")
+            ax.set_title(f"{dataset}: recall under {attack} ({target} surrogate), {norm} "
+                         "budget")
+            ax.set_xlabel("budget eps / median 1-NN distance")
+            ax.set_ylabel("recall@k of the attacked queries")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="best", fontsize="small")
+            save(fig, _stem(f"attack-recall-{dataset}-{target}-{norm}-{attack}", used))
+    return written
