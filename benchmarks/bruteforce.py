@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     flat.add(base)
     base_sq = np.einsum("ij,ij->i", base, base)
 
-    methods: dict[str, Callable[[], object]] = {
+    methods: dict[str, Callable[[], Any]] = {
         "bruteforce": lambda: brute.search(queries, args.k),
         "faiss-flat": lambda: flat.search(queries, args.k),
     }

@@ -236,6 +236,7 @@ class BruteForceIndex(BaseIndex):
         assert isinstance(base, np.ndarray)
         assert self._norms64 is not None and self._add32 is not None
         kind = self._kind_code
+        assert kind is not None
         n, dim = base.shape
         nq = queries.shape[0]
         q_norms = _row_norms64(queries)
@@ -314,7 +315,8 @@ class BruteForceIndex(BaseIndex):
         within their k-th exact distance (``thresholds``, in score units, error bound
         included); fills ``ids[rows]`` and ``dist[rows]``."""
         base = self._data
-        assert isinstance(base, np.ndarray) and self._norms64 is not None
+        kind = self._kind_code
+        assert isinstance(base, np.ndarray) and self._norms64 is not None and kind is not None
         k = ids.shape[1]
         step = max(1, FALLBACK_PRODUCTS // self.n)
         for c0 in range(0, len(rows), step):
@@ -326,8 +328,8 @@ class BruteForceIndex(BaseIndex):
             for r, i in enumerate(chunk):
                 near = np.flatnonzero(scores[r].astype(np.float64) <= thresholds[i])
                 exact = np.empty(len(near), dtype=np.float64)
-                kern.exact_rows(self._kind_code, queries, int(i), q_norms[i], base,
-                                self._norms64, near, exact)
+                kern.exact_rows(kind, queries, int(i), q_norms[i], base, self._norms64, near,
+                                exact)
                 order = np.lexsort((near, exact))[:k]
                 ids[i] = -1
                 dist[i] = np.inf
