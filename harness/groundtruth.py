@@ -278,11 +278,10 @@ def _exact_blas(train: np.ndarray, test: np.ndarray, metric: MetricLike, depth: 
         thresholds[q0:q1] = limit
         worst = cand_s.max(axis=1).astype(np.float64)
         ok = (worst > limit) | (cand_s.shape[1] >= n_base)
-        rows = np.flatnonzero(ok)
-        if len(rows):
-            got_rows, ids, dists = _rerank(
-                train, test, metric, np.repeat(rows + q0, cand_s.shape[1]),
-                cand_i[rows].ravel(), depth)
+        if ok.any():
+            # only candidates within the limit can be in the top depth: re-rank just those
+            r, c = np.nonzero(ok[:, None] & (cand_s <= limit[:, None]))
+            got_rows, ids, dists = _rerank(train, test, metric, r + q0, cand_i[r, c], depth)
             out_i[got_rows], out_d[got_rows] = ids, dists
         if not ok.all():
             failed.append(np.flatnonzero(~ok) + q0)
