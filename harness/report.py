@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.errors import InvalidInputError, UnknownNameError
+from harness.errors import InvalidInputError, UnknownNameError, VecbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,9 @@ LEADERBOARD_TASKS = ("search", "filtered-search")
 #: (denominator n_queries * k < 1e11) differ by far more than this
 RECALL_SLACK = 1e-12
 SUMMARY_MEASURES = ("recall", "qps", "p50_ms", "p99_ms", "build_seconds", "index_bytes")
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "markdown")
+#: leaderboard thresholds of the report and the Markdown summary
+THRESHOLDS = (0.9, 0.95, 0.99)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -598,6 +600,16 @@ def _column_cells(values: list[Any]) -> tuple[list[str], bool]:
     return [_number_cell(v, decimals) for v in values], True
 
 
+def cell_texts(values: Sequence[Any], params: bool = False) -> tuple[list[str], bool]:
+    """The texts :func:`format_table` shows for one column's values, and whether the column
+    is numeric (right-aligned). With ``params``, JSON text of a parameter dict is shown as
+    ``name=value, ...`` like a dict."""
+    values = list(values)
+    if params:
+        values = [_as_params(v) for v in values]
+    return _column_cells(values)
+
+
 def _decimals(magnitude: float) -> int:
     """Decimals that show about four significant digits of ``magnitude`` (0 to 6)."""
     return min(6, max(0, 3 - math.floor(math.log10(magnitude))))
@@ -638,6 +650,23 @@ def _text_table(df: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def _markdown_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    headers = [_markdown_cell(str(c)) for c in df.columns]
+    if not headers:
+        return "(no rows)"
+    columns = [_column_cells([_as_params(v) for v in df[c].tolist()] if c in ("build", "query")
+                             else df[c].tolist()) for c in df.columns]
+    out = ["| " + " | ".join(headers) + " |",
+           "|" + "|".join("---:" if numeric else "---" for _, numeric in columns) + "|"]
+    out.extend("| " + " | ".join(_markdown_cell(cells[i]) for cells, _ in columns) + " |"
+               for i in range(len(df)))
+    return "\n".join(out)
+
+
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, (Mapping, list, tuple)):
         return json.dumps(_jsonable(value), sort_keys=True)
@@ -656,6 +685,8 @@ def format_table(df: pd.DataFrame, fmt: str = "table",
     - ``csv``: comma-separated with a header, full precision, dicts as JSON text, missing
       values empty.
     - ``json``: a JSON array of :func:`leaderboard_records` (strict JSON: NaN -> null).
+    - ``markdown``: a GitHub-flavoured pipe table with the cells of ``table`` (numbers
+      right-aligned, ``|`` in a cell escaped), for CI job summaries.
 
     ``columns`` selects and orders columns. The text has no trailing newline.
     """
@@ -669,6 +700,8 @@ def format_table(df: pd.DataFrame, fmt: str = "table",
         df = df[list(columns)]
     if fmt == "json":
         return json.dumps(leaderboard_records(df), indent=1, allow_nan=False)
+    if fmt == "markdown":
+        return _markdown_table(df)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -677,6 +710,127 @@ def format_table(df: pd.DataFrame, fmt: str = "table",
             writer.writerow([_csv_cell(v) for v in row])
         return buf.getvalue().rstrip("\n")
     return _text_table(df)
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def markdown_summary(df: pd.DataFrame, thresholds: Sequence[float] = THRESHOLDS, *,
+                     recall_col: str = "recall", title: str = "vecbench results") -> str:
+    """A Markdown page for a CI job summary: record counts and the leaderboards.
+
+    One line counts the records by status; then, per dataset (and k), a leaderboard table
+    (:func:`leaderboard`) per threshold in ``thresholds`` with the index, the chosen point's
+    recall, ``qps`` (best observed), ``qps_interpolated``, ``build_seconds``,
+    ``index_bytes``, the parameters and the note. Records of other tasks (``attack``,
+    ``cluster``, ...) are counted, not ranked. The text ends with a newline.
+    """
+    _require_frame(df)
+    thresholds = [_check_threshold(t) for t in thresholds]
+    lines = [f"## {title}", ""]
+    if len(df) == 0:
+        return "\n".join([*lines, "No records.", ""])
+    statuses = df["status"].tolist() if "status" in df.columns else ["ok"] * len(df)
+    counts: dict[str, int] = {}
+    for st in statuses:
+        counts[str(_py(st))] = counts.get(str(_py(st)), 0) + 1
+    shown = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    lines += [f"{len(df)} record(s): {shown}.", ""]
+    if "task" in df.columns:
+        tasks = sorted({str(t) for t in df["task"].dropna().tolist()})
+        other = [t for t in tasks if t not in LEADERBOARD_TASKS]
+        if other:
+            lines += ["Other tasks recorded: " + ", ".join(
+                f"`{t}` ({int((df['task'] == t).sum())})" for t in other) + ".", ""]
+    search = df
+    if "task" in df.columns:
+        search = df[df["task"].isin(list(LEADERBOARD_TASKS)) | df["task"].isna()]
+    if len(_ok_rows(search)) == 0 or recall_col not in search.columns:
+        return "\n".join([*lines, "No successful search record to rank.", ""])
+    wanted = ["index", recall_col, "qps", "qps_interpolated", "build_seconds", "index_bytes",
+              "build", "query", "note"]
+    for r in thresholds:
+        lb = leaderboard(search, recall=r, recall_col=recall_col)
+        keys = [c for c in POINT_KEYS if c in lb.columns and c != "index"]
+        groups: dict[tuple, list[int]] = {}
+        for pos, key in enumerate(zip(*(lb[c].tolist() for c in keys), strict=True)):
+            groups.setdefault(tuple(_key_value(v) for v in key), []).append(pos)
+        for key, members in groups.items():
+            label = ", ".join(f"{c} {v}" for c, v in zip(keys, key, strict=True)
+                              if v is not None and c != "task")
+            lines += [f"### {recall_col} ≥ {r:g}: {label}", ""]
+            part = lb.iloc[members]
+            lines += [format_table(part, "markdown",
+                                   columns=[c for c in wanted if c in part.columns]), ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- export
+
+
+class ExportDependencyError(VecbenchError, ImportError):
+    """An export format whose library is not installed."""
+
+
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+def export_frame(df: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a frame (e.g. :func:`harness.results.load_results`) as CSV or Parquet.
+
+    The format is ``fmt``, or else the file's suffix (``.csv``, ``.parquet``). Cells holding
+    dicts or lists (parameters) become JSON text; in Parquet, a column mixing kinds of values
+    (numbers and text) is stored as text, and missing values stay missing. Parquet needs
+    pyarrow (the ``parquet`` extra); without it an :class:`ExportDependencyError` says how to
+    install it. Returns the path written.
+    """
+    _require_frame(df)
+    path = Path(path)
+    if fmt is None:
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidInputError(f"cannot tell the export format of {str(path)!r} from its "
+                                    f"suffix; use .csv or .parquet (or pass fmt=)")
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInputError(f"export format {fmt!r} is not one of "
+                                f"{', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ExportDependencyError(
+                "Parquet export needs pyarrow, which is not installed; install it with "
+                "`pip install 'vecbench[parquet]'` (or `pip install pyarrow`), or export CSV")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        path.write_text(format_table(df, "csv") + "\n")
+        return path
+    _parquet_ready(df).to_parquet(path, engine="pyarrow", index=False)
+    return path
+
+
+def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose object columns hold one kind of value each (Parquet is typed)."""
+    pd = _pandas()
+    out = {}
+    for col in df.columns:
+        series = df[col]
+        name = str(col)
+        if series.dtype != object:
+            out[name] = series.to_numpy()
+            continue
+        values = [None if _is_missing(v) else _py(v) for v in series.tolist()]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, str) for v in present):
+            out[name] = values
+        elif all(isinstance(v, (bool, np.bool_)) for v in present):
+            out[name] = pd.array(values, dtype="boolean")
+        elif all(_is_number(v) for v in present):
+            out[name] = np.array([math.nan if v is None else float(v) for v in values])
+        else:
+            out[name] = [None if v is None else v if isinstance(v, str) else json.dumps(
+                _jsonable(v), sort_keys=True) for v in values]
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- plots
@@ -691,34 +845,47 @@ def _file_stem(name: str, used: set[str]) -> str:
     return candidate
 
 
-def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
-                    recall_col: str = "recall") -> list[Path]:
-    """One recall-vs-QPS figure per dataset, as ``<dataset>.png`` and ``<dataset>.svg``.
+#: image formats matplotlib writes for the plots
+IMAGE_FORMATS = ("png", "svg")
 
-    x is ``recall_col``, y is ``qps`` on a log scale. Each index gets one line through the
-    Pareto frontier of its seed-aggregated points (:func:`aggregate_seeds`), drawn over all of
-    its successful records shown faint. The title names the dataset and k. When a dataset was
-    run with several k, each k gets its own figure ``<dataset>-k<k>``. Points with a
-    non-positive QPS (not drawable on a log scale) and datasets without any drawable point
-    are left out. Characters other than letters, digits, ``.``, ``_`` and ``-`` in file names
-    become ``_``. Returns the files written (PNG then SVG per figure).
+
+def _check_formats(formats: Sequence[str]) -> list[str]:
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    bad = [f for f in formats if f not in IMAGE_FORMATS]
+    if bad or not formats:
+        raise InvalidInputError(f"image formats must be among {', '.join(IMAGE_FORMATS)}; "
+                                f"got {formats!r}")
+    return formats
+
+
+def _plot_sweeps(df: pd.DataFrame, out_dir: str | Path, recall_col: str,
+                 lines: Sequence[tuple[str, str]], *, y_higher_is_better: bool,
+                 y_label: str, suffix: str, formats: Sequence[str],
+                 log_scale: bool = True) -> list[Path]:
+    """The common engine of the recall-vs-measure figures.
+
+    ``lines`` is ``[(measure, linestyle), ...]``: the first measure defines the frontier of
+    each index (seed-aggregated points, ``y_higher_is_better`` giving its direction); the
+    others are drawn through the same points with their own line style.
     """
     _require_frame(df)
     if not isinstance(recall_col, str):
         raise InvalidInputError(f"recall_col must be a column name, got {recall_col!r}")
+    formats = _check_formats(formats)
     out_dir = Path(out_dir)
     if len(df) == 0:
         return []
     _require_columns(df, ("dataset", "index"))
     ok = _ok_rows(df)
-    if len(ok):
-        for col in (recall_col, "qps"):
-            if col not in ok.columns:
-                raise UnknownNameError("measure", col, _measure_columns(ok),
-                                       "not in the results frame")
-    else:
+    if len(ok) == 0:
         return []
-    agg = aggregate_seeds(df, spread=_unique([recall_col, "qps"]))
+    measures = [m for m, _ in lines]
+    for col in (recall_col, *measures):
+        if col not in ok.columns:
+            raise UnknownNameError("measure", col, _measure_columns(ok),
+                                   "not in the results frame")
+    head = measures[0]
+    agg = aggregate_seeds(df, spread=_unique([recall_col, head]))
     if "task" in df.columns:
         agg = agg[agg["task"].isin(list(LEADERBOARD_TASKS)) | agg["task"].isna()]
         ok = ok[ok["task"].isin(list(LEADERBOARD_TASKS)) | ok["task"].isna()]
@@ -729,8 +896,11 @@ def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
     from matplotlib.figure import Figure
 
     def drawable(frame: pd.DataFrame) -> pd.DataFrame:
-        x, y = _floats(frame, recall_col), _floats(frame, "qps")
-        return frame[~np.isnan(x) & (y > 0) & np.isfinite(y)]
+        x, y = _floats(frame, recall_col), _floats(frame, head)
+        keep = ~np.isnan(x) & np.isfinite(y)
+        if log_scale:
+            keep &= y > 0
+        return frame[keep]
 
     ok, agg = drawable(ok), drawable(agg)
     if len(ok) == 0:
@@ -756,7 +926,7 @@ def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
         ks = sorted(panels[dataset], key=_natural)
         for k in ks:
             stem = dataset if len(ks) == 1 else f"{dataset}-k{k}"
-            stem = _file_stem(stem, used)
+            stem = _file_stem(stem + suffix, used)
 
             def select(frame: pd.DataFrame, dataset: str = dataset, k: Any = k) -> pd.DataFrame:
                 mask = frame["dataset"].astype(str) == dataset
@@ -773,20 +943,94 @@ def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
                 mine = raw[raw["index"].astype(str) == name]
                 if len(mine) == 0:
                     continue
-                ax.scatter(_floats(mine, recall_col), _floats(mine, "qps"), s=16,
+                ax.scatter(_floats(mine, recall_col), _floats(mine, head), s=16,
                            color=color, marker=marker, alpha=0.3, linewidths=0)
                 front = pareto_frontier(points[points["index"].astype(str) == name],
-                                        recall_col, "qps")
-                ax.plot(_floats(front, recall_col), _floats(front, "qps"), color=color,
-                        marker=marker, markersize=5, linewidth=1.5, label=name)
-            ax.set_yscale("log")
+                                        recall_col, head,
+                                        y_higher_is_better=y_higher_is_better)
+                for j, (measure, linestyle) in enumerate(lines):
+                    ax.plot(_floats(front, recall_col), _floats(front, measure),
+                            color=color, marker=marker if j == 0 else None, markersize=5,
+                            linewidth=1.5 if j == 0 else 1.0, linestyle=linestyle,
+                            label=name if j == 0 else None)
+            if len(lines) > 1:
+                from matplotlib.lines import Line2D
+
+                handles, names = ax.get_legend_handles_labels()
+                for measure, linestyle in lines:
+                    handles.append(Line2D([], [], color="0.3", linestyle=linestyle))
+                    names.append(measure)
+                ax.legend(handles, names, loc="best", fontsize="small")
+            else:
+                ax.legend(loc="best", fontsize="small")
+            if log_scale:
+                ax.set_yscale("log")
             ax.set_xlabel(f"{recall_col} (higher is better)")
-            ax.set_ylabel("queries per second, log scale (higher is better)")
+            better = "higher" if y_higher_is_better else "lower"
+            ax.set_ylabel(f"{y_label}{', log scale' if log_scale else ''} ({better} is better)")
             ax.set_title(dataset if k is None else f"{dataset}  (k={k})")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(loc="best", fontsize="small")
-            png, svg = out_dir / f"{stem}.png", out_dir / f"{stem}.svg"
-            fig.savefig(png, dpi=120)
-            fig.savefig(svg, metadata={"Date": None})
-            written.extend([png, svg])
+            for fmt in formats:
+                path = out_dir / f"{stem}.{fmt}"
+                if fmt == "svg":
+                    fig.savefig(path, metadata={"Date": None})
+                else:
+                    fig.savefig(path, dpi=120)
+                written.append(path)
     return written
+
+
+def plot_recall_qps(df: pd.DataFrame, out_dir: str | Path, *,
+                    recall_col: str = "recall",
+                    formats: Sequence[str] = IMAGE_FORMATS) -> list[Path]:
+    """One recall-vs-QPS figure per dataset, as ``<dataset>.png`` and ``<dataset>.svg``.
+
+    x is ``recall_col``, y is ``qps`` on a log scale. Each index gets one line through the
+    Pareto frontier of its seed-aggregated points (:func:`aggregate_seeds`), drawn over all of
+    its successful records shown faint. The title names the dataset and k. When a dataset was
+    run with several k, each k gets its own figure ``<dataset>-k<k>``. Points with a
+    non-positive QPS (not drawable on a log scale) and datasets without any drawable point
+    are left out. Characters other than letters, digits, ``.``, ``_`` and ``-`` in file names
+    become ``_``. ``formats`` picks the image files (``png``, ``svg``). Returns the files
+    written (in the order of ``formats`` per figure).
+    """
+    return _plot_sweeps(df, out_dir, recall_col, [("qps", "-")], y_higher_is_better=True,
+                        y_label="queries per second", suffix="", formats=formats)
+
+
+def plot_recall_measure(df: pd.DataFrame, out_dir: str | Path, measure: str, *,
+                        recall_col: str = "recall", higher_is_better: bool = False,
+                        log_scale: bool = True, label: str | None = None,
+                        formats: Sequence[str] = IMAGE_FORMATS) -> list[Path]:
+    """Recall against another measure (build seconds, index bytes, ...), one figure per
+    dataset (and k), as ``<dataset>-<measure>.<fmt>``.
+
+    Drawn like :func:`plot_recall_qps`: every successful record faint, and per index a line
+    through the Pareto frontier of its seed-aggregated points, where ``higher_is_better``
+    gives the direction of ``measure`` (build seconds and bytes: lower is better). On a log
+    scale, non-positive values are left out.
+    """
+    if not isinstance(measure, str):
+        raise InvalidInputError(f"measure must be a column name, got {measure!r}")
+    return _plot_sweeps(df, out_dir, recall_col, [(measure, "-")],
+                        y_higher_is_better=higher_is_better, y_label=label or measure,
+                        suffix=f"-{measure}", formats=formats, log_scale=log_scale)
+
+
+def plot_latency(df: pd.DataFrame, out_dir: str | Path, *, recall_col: str = "recall",
+                 percentiles: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms"),
+                 formats: Sequence[str] = IMAGE_FORMATS) -> list[Path]:
+    """Latency percentiles against recall, one figure per dataset (and k), as
+    ``<dataset>-latency.<fmt>``.
+
+    Per index, the points on the recall / first-percentile frontier (lower latency is
+    better) are joined by one line per percentile: solid, dash-dot, dashed, dotted in the
+    order of ``percentiles``. Log scale in milliseconds.
+    """
+    if isinstance(percentiles, str) or not percentiles:
+        raise InvalidInputError("percentiles must be a non-empty list of measure names")
+    styles = ["-", "-.", "--", ":"]
+    lines = [(p, styles[i % len(styles)]) for i, p in enumerate(percentiles)]
+    return _plot_sweeps(df, out_dir, recall_col, lines, y_higher_is_better=False,
+                        y_label="single-query latency, ms", suffix="-latency",
+                        formats=formats)
