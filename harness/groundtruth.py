@@ -20,8 +20,8 @@ ties broken by the smaller id, with float64 distances. Two paths:
   the cut, huge norms) a second pass collects every base vector scoring ``<= t + 2E`` (a
   variable number) and re-ranks all of them, so the result is exact either way.
 
-- **other metrics**: blocked float64 ``pairwise`` over (query block x base block) with a
-  running top-``depth`` per query.
+- **other metrics** (and data beyond float32's safe range): blocked float64 ``pairwise`` over
+  (query block x base block) with a running top-``depth`` per query, ties by id.
 
 Memory is bounded by the block sizes, not by the number of base vectors: the BLAS path holds
 one float32 (query block x base block) score matrix and the candidates; the generic path one
@@ -291,8 +291,11 @@ def _exact_blas(train: np.ndarray, test: np.ndarray, metric: MetricLike, depth: 
     bad = np.concatenate(failed) if failed else np.zeros(0, dtype=np.int64)
     stats["fallback_queries"] = len(bad)
     collected = 0
-    for s in range(0, len(bad), block_queries):
-        rows = bad[s:s + block_queries]
+    # a query may collect every base vector (a zero query under cos, huge tie groups):
+    # keep the pairs of one chunk of queries within ~8M
+    chunk = max(1, min(block_queries, (8 << 20) // max(1, n_base)))
+    for s in range(0, len(bad), chunk):
+        rows = bad[s:s + chunk]
         pair_rows: list[np.ndarray] = []
         pair_ids: list[np.ndarray] = []
         for b0 in range(0, n_base, block_base):
@@ -310,7 +313,6 @@ def _exact_blas(train: np.ndarray, test: np.ndarray, metric: MetricLike, depth: 
         out_i[got_rows], out_d[got_rows] = ids, dists
     stats["fallback_candidates"] = collected
     return out_i, out_d
-
 
 
 # --------------------------------------------------------------------------- public API
