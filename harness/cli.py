@@ -355,5 +355,10 @@ def overhead(data: str | None, library: str, dataset: str, repetitions: int) -> 
         click.echo(line)
 
 
+from harness.cli_report import install as _install_report  # noqa: E402
+
+_install_report(main)
+
+
 if __name__ == "__main__":
     main()
