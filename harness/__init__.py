@@ -23,15 +23,15 @@ _LAZY = {
         "DatasetUnavailableError", "DuplicateNameError", "InvalidInputError",
         "PluginUnavailableError", "SuiteError", "UnknownNameError", "VecbenchError")},
     **{name: "harness.types" for name in (
-        "AttackInfo", "AttackTarget", "DataKind", "Dataset", "DatasetInfo", "Index",
-        "IndexCapabilities", "IndexInfo", "MeasureContext", "MeasureInfo", "MetricInfo",
+        "AttackInfo", "AttackTarget", "ClustererInfo", "DataKind", "Dataset", "DatasetInfo",
+        "Index", "IndexCapabilities", "IndexInfo", "MeasureContext", "MeasureInfo", "MetricInfo",
         "Param", "SetData", "TaskInfo")},
 }
 
 __all__ = [
-    "AttackInfo", "AttackTarget", "BaseIndex", "DataKind", "Dataset", "DatasetInfo",
-    "DatasetUnavailableError", "DuplicateNameError", "Index", "IndexCapabilities", "IndexInfo",
-    "InvalidInputError", "MeasureContext", "MeasureInfo", "MetricInfo", "Param",
+    "AttackInfo", "AttackTarget", "BaseIndex", "ClustererInfo", "DataKind", "Dataset",
+    "DatasetInfo", "DatasetUnavailableError", "DuplicateNameError", "Index", "IndexCapabilities",
+    "IndexInfo", "InvalidInputError", "MeasureContext", "MeasureInfo", "MetricInfo", "Param",
     "PluginUnavailableError", "SetData", "SuiteError", "TaskInfo", "UnknownNameError",
     "VecbenchError", "__version__", "hookimpl",
 ]
@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from harness.types import (
         AttackInfo,
         AttackTarget,
+        ClustererInfo,
         DataKind,
         Dataset,
         DatasetInfo,

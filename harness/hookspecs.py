@@ -13,6 +13,7 @@ import pluggy
 
 from harness.types import (
     AttackInfo,
+    ClustererInfo,
     DatasetInfo,
     IndexInfo,
     MeasureInfo,
@@ -64,6 +65,16 @@ def register_attacks(register: Callable[[AttackInfo], None]) -> None:
     """Register attack plugins (perturb inputs within a budget using gradients).
 
     :param register: call ``register(AttackInfo(...))`` once per attack.
+    """
+
+
+@hookspec
+def register_clusterers(register: Callable[[ClustererInfo], None]) -> None:
+    """Register clusterers (benchmarked by the ``cluster`` task).
+
+    :param register: call ``register(ClustererInfo(...))`` once per clusterer. Its
+        ``factory(**build_params)`` returns an object whose ``fit_predict(X)`` gives one
+        integer label per row of ``X``.
     """
 
 

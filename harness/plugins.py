@@ -30,6 +30,7 @@ from harness import hookspecs
 from harness.registry import Registry
 from harness.types import (
     AttackInfo,
+    ClustererInfo,
     DatasetInfo,
     IndexInfo,
     MeasureInfo,
@@ -54,7 +55,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 HOOKS = ("register_indexes", "register_metrics", "register_datasets", "register_measures",
-         "register_attacks", "register_tasks")
+         "register_attacks", "register_tasks", "register_clusterers")
 
 
 @dataclass
@@ -134,6 +135,8 @@ class PluginHost:
             "register_measures": lambda info, who: _add(reg, "measure", info, who, MeasureInfo),
             "register_attacks": lambda info, who: _add(reg, "attack", info, who, AttackInfo),
             "register_tasks": lambda info, who: _add(reg, "task", info, who, TaskInfo),
+            "register_clusterers": lambda info, who: _add(reg, "clusterer", info, who,
+                                                          ClustererInfo),
         }
         for hook_name in HOOKS:
             caller = getattr(self.pm.hook, hook_name)

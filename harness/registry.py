@@ -117,6 +117,10 @@ class Registry:
     def tasks(self) -> Table[Any]:
         return self.table("task")
 
+    @property
+    def clusterers(self) -> Table[Any]:
+        return self.table("clusterer")
+
     def provided_by(self, provider: str) -> dict[str, list[str]]:
         """kind -> names that ``provider`` registered (families shown by their pattern)."""
         out: dict[str, list[str]] = {}

@@ -485,6 +485,46 @@ class AttackInfo:
     description: str = ""
 
 
+# --------------------------------------------------------------------------- clusterers
+
+
+@dataclass(frozen=True)
+class ClustererInfo:
+    """Registration record of a clusterer plugin (benchmarked by the ``cluster`` task).
+
+    :param name: unique name (``"spectral"``, ``"kmeans"``).
+    :param factory: ``factory(**build_params) -> clusterer`` with
+        ``clusterer.fit_predict(X) -> labels``: one int label per row of the dense float
+        array ``X`` (``-1`` marks noise).
+    :param build_params: named parameters of the clusterer (number of clusters, graph, ...).
+    :param query_params: named per-point parameters (usually none).
+    :param build_grid: default sweep over ``build_params``.
+    :param query_grid: default sweep over ``query_params``.
+    :param description: one line for ``vecbench plugins``.
+    :param library: distribution name of the wrapped library, for version provenance.
+    :param requires: importable module names; if one is missing the clusterer is
+        *unavailable*.
+    :param install_hint: what to run to make it available.
+    :param version: version of the plugin's own code (defaults to its distribution's).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    build_params: tuple[Param, ...] = ()
+    query_params: tuple[Param, ...] = ()
+    build_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    query_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    description: str = ""
+    library: str | None = None
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
+    version: str | None = None
+
+    def missing_requirements(self) -> list[str]:
+        """Modules in ``requires`` that cannot be imported here."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+
 # --------------------------------------------------------------------------- tasks
 
 
