@@ -271,3 +271,19 @@ def test_float64_input_on_the_blas_path():
     assert stats["path"] == "blas"
     want_ids, want_d = oracle_topk(oracle_dense(train, test, "euclidean"), 12)
     assert_same_knn(ids, dists, want_ids, want_d)
+
+
+def test_zero_query_under_angular_collects_every_tie():
+    # a zero query is at distance 1 from every non-zero vector: all 600 tie, and the
+    # certified float32 pass cannot cut the tie, so the second pass must take them all
+    rng = np.random.default_rng(14)
+    train = rng.standard_normal((600, 5)).astype(np.float32)
+    train[[250, 400]] = 0.0
+    test = np.vstack([np.zeros((1, 5)), rng.standard_normal((3, 5))]).astype(np.float32)
+    stats: dict = {}
+    ids, dists = exact_knn(train, test, "angular", 6, margin=2, stats=stats)
+    assert stats["fallback_queries"] >= 1 and stats["fallback_candidates"] >= 600
+    np.testing.assert_array_equal(ids[0], [250, 400, 0, 1, 2, 3])
+    np.testing.assert_allclose(dists[0], [0, 0, 1, 1, 1, 1])
+    want_ids, want_d = oracle_topk(oracle_dense(train, test[1:], "angular"), 6)
+    assert_same_knn(ids[1:], dists[1:], want_ids, want_d, rtol=1e-7)
