@@ -24,13 +24,15 @@ _LAZY = {
         "PluginUnavailableError", "SuiteError", "UnknownNameError", "VecbenchError")},
     **{name: "harness.types" for name in (
         "AttackInfo", "AttackTarget", "ClustererInfo", "DataKind", "Dataset", "DatasetInfo",
+        "ExecutorInfo",
         "Index", "IndexCapabilities", "IndexInfo", "MeasureContext", "MeasureInfo", "MetricInfo",
         "Param", "SetData", "TaskInfo")},
 }
 
 __all__ = [
     "AttackInfo", "AttackTarget", "BaseIndex", "ClustererInfo", "DataKind", "Dataset",
-    "DatasetInfo", "DatasetUnavailableError", "DuplicateNameError", "Index", "IndexCapabilities",
+    "DatasetInfo", "DatasetUnavailableError", "DuplicateNameError", "ExecutorInfo", "Index",
+    "IndexCapabilities",
     "IndexInfo", "InvalidInputError", "MeasureContext", "MeasureInfo", "MetricInfo", "Param",
     "PluginUnavailableError", "SetData", "SuiteError", "TaskInfo", "UnknownNameError",
     "VecbenchError", "__version__", "hookimpl",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         DataKind,
         Dataset,
         DatasetInfo,
+        ExecutorInfo,
         Index,
         IndexCapabilities,
         IndexInfo,

@@ -165,9 +165,19 @@ def suites(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the records written, as JSON (implies --quiet).")
 @click.option("--plot/--no-plot", default=True, help="Write recall-QPS plots at the end.")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Build groups run at once (local executor), each pinned to its own core.")
+@click.option("--executor", default="local", show_default=True,
+              help="Where build groups run: local, dask, or a plugin's executor.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address (default: $DASK_SCHEDULER_ADDRESS).")
+@click.option("--shard", metavar="I/N", default=None,
+              help="Run only the I-th of N deterministic shares of the suite (1 <= I <= N); "
+                   "combine record folders with `vecbench results merge`.")
 def run(suite: str, results: str | None, data: str | None, plugins: tuple[str, ...],
         select_expr: str | None, dry_run: bool, retry_failed: bool, quiet: bool,
-        as_json: bool, plot: bool) -> None:
+        as_json: bool, plot: bool, jobs: int, executor: str, scheduler: str | None,
+        shard: str | None) -> None:
     """Run SUITE (a built-in suite name or a suite file) and record every spec."""
     from harness.session import Session
 
@@ -175,7 +185,7 @@ def run(suite: str, results: str | None, data: str | None, plugins: tuple[str, .
     quiet = quiet or as_json
     session = Session(suite, results_dir=results_dir, data_dir=_data_dir(data),
                       select_expr=select_expr, retry_failed=retry_failed,
-                      extra_modules=plugins,
+                      extra_modules=plugins, shard=_parse_shard(shard),
                       progress=None if quiet else lambda m: click.echo(m, err=True))
     if dry_run:
         rows = session.dry_run()
@@ -188,7 +198,7 @@ def run(suite: str, results: str | None, data: str | None, plugins: tuple[str, .
         click.echo(f"{len(rows)} spec(s), estimated {total / 60:.1f} min "
                    "(from past records where available, else a rough guess)")
         return
-    report = session.run()
+    report = session.run(_executor(session.registry, executor, jobs, scheduler))
     if as_json:
         click.echo(json.dumps([_brief(r) for r in report.written], indent=2))
     else:
@@ -196,6 +206,28 @@ def run(suite: str, results: str | None, data: str | None, plugins: tuple[str, .
         if plot and report.written:
             _plot(results_dir, results_dir / "plots", quiet=False)
     sys.exit(report.exit_code)
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise VecbenchError(f"--shard takes I/N (e.g. 2/4), got {value!r}") from None
+    return i, n
+
+
+def _executor(registry: Any, name: str, jobs: int, scheduler: str | None) -> Any:
+    info = registry.executors.get(name)
+    missing = info.missing_requirements()
+    if missing:
+        raise VecbenchError(f"executor {name!r} needs {', '.join(missing)}: "
+                            f"{info.install_hint or 'pip install ' + ' '.join(missing)}")
+    if name != "local" and jobs != 1:
+        raise VecbenchError("--jobs applies to the local executor; a cluster's parallelism "
+                            "is its number of workers")
+    return info.factory(jobs=jobs, scheduler=scheduler)
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
@@ -270,13 +302,16 @@ def _load(results: str | None):
     return df
 
 
-@main.command(name="results")
+@main.group(name="results", invoke_without_command=True)
 @results_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--all-columns", is_flag=True, help="Every column, not only the main ones.")
-def results_cmd(results: str | None, fmt: str, all_columns: bool) -> None:
-    """Tidy table of every record."""
+@click.pass_context
+def results_cmd(ctx: click.Context, results: str | None, fmt: str, all_columns: bool) -> None:
+    """Tidy table of every record (subcommand: merge)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from harness.report import format_table
 
     df = _load(results).sort_values(["dataset", "index", "build", "query", "seed"],
@@ -287,6 +322,26 @@ def results_cmd(results: str | None, fmt: str, all_columns: bool) -> None:
                   "qps", "p50_ms", "build_seconds", "index_bytes"]
         columns = [c for c in wanted if c in df.columns]
     click.echo(format_table(df, fmt, columns=columns))
+
+
+@results_cmd.command(name="merge")
+@click.argument("sources", nargs=-1, required=True, metavar="DIR...")
+@click.option("--into", "into", metavar="DIR", required=True, help="Record folder to merge into.")
+@click.option("--json", "as_json", is_flag=True, help="JSON summary.")
+def results_merge(sources: tuple[str, ...], into: str, as_json: bool) -> None:
+    """Combine record folders (e.g. from --shard runs); duplicates are detected and reported."""
+    from harness.results import merge_results
+
+    summary = merge_results([Path(s) for s in sources], Path(into))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"merged into {into}: {summary['copied']} copied, {summary['identical']} "
+               f"identical duplicates skipped, {len(summary['conflicts'])} conflicting "
+               f"duplicates")
+    for conflict in summary["conflicts"]:
+        click.echo(f"  {conflict['spec_id']}: kept {conflict['kept']} ({conflict['why']}); "
+                   f"other copy in {conflict['other']}")
 
 
 @main.command()

@@ -15,6 +15,7 @@ from harness.types import (
     AttackInfo,
     ClustererInfo,
     DatasetInfo,
+    ExecutorInfo,
     IndexInfo,
     MeasureInfo,
     MetricInfo,
@@ -84,4 +85,13 @@ def register_tasks(register: Callable[[TaskInfo], None]) -> None:
 
     :param register: call ``register(TaskInfo(...))`` once per task. The task's worker runs
         in the isolated process of each build configuration.
+    """
+
+
+@hookspec
+def register_executors(register: Callable[[ExecutorInfo], None]) -> None:
+    """Register executors: where build groups run (``local``, ``dask``, ...).
+
+    :param register: call ``register(ExecutorInfo(...))`` once per executor; ``vecbench run
+        --executor NAME`` picks one.
     """

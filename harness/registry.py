@@ -118,6 +118,10 @@ class Registry:
         return self.table("task")
 
     @property
+    def executors(self) -> Table[Any]:
+        return self.table("executor")
+
+    @property
     def clusterers(self) -> Table[Any]:
         return self.table("clusterer")
 

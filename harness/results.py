@@ -227,3 +227,68 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     row["library_version"] = plugin.get("library_version")
     row["finished_at"] = record.get("finished_at")
     return row
+
+
+def merge_results(sources: list[Path], into: Path) -> dict[str, Any]:
+    """Combine record folders into ``into`` (e.g. the shares of a ``--shard`` run).
+
+    Records are copied whole and unchanged (their provenance stays with them). A spec id
+    present twice is a duplicate: identical copies are skipped; differing copies are a
+    conflict, resolved by keeping an ``ok`` record over a failed one, else the one already
+    in ``into`` (or the first source), and reported. Every merge is logged in
+    ``<into>/merge-log.jsonl``.
+    """
+    import datetime as dt
+    import shutil
+
+    into = Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"copied": 0, "identical": 0, "conflicts": [],
+                               "sources": [str(s) for s in sources]}
+    for source in sources:
+        source = Path(source)
+        if not source.is_dir():
+            from harness.errors import VecbenchError
+
+            raise VecbenchError(f"not a record folder: {source}")
+        if source.resolve() == into.resolve():
+            continue
+        for rec_dir in iter_record_dirs(source):
+            incoming = read_record(rec_dir)
+            target = into / rec_dir.name
+            if (target / RECORD_FILE).is_file():
+                existing = read_record(target)
+                if _same(existing, incoming):
+                    summary["identical"] += 1
+                    continue
+                take = incoming.get("status") == "ok" and existing.get("status") != "ok"
+                summary["conflicts"].append({
+                    "spec_id": rec_dir.name,
+                    "kept": str(rec_dir if take else target),
+                    "other": str(target if take else rec_dir),
+                    "why": "ok beats " + str(existing.get("status")) if take else
+                           "kept the copy merged first",
+                })
+                if not take:
+                    continue
+            staging = into / f".{rec_dir.name}.merge.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(rec_dir, staging)
+            if target.exists():
+                trash = into / f".{rec_dir.name}.old.merge"
+                os.replace(target, trash)
+                os.replace(staging, target)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(staging, target)
+            summary["copied"] += 1
+    rebuild_catalog(into)
+    entry = {**summary, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    with open(into / "merge-log.jsonl", "a") as fh:
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    return summary
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("status", "measures", "finished_at", "error")
+    return all(a.get(k) == b.get(k) for k in keys)

@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,7 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                    "NUMBA_NUM_THREADS")
 STDERR_TAIL = 4000
 POLL_SECONDS = 0.2
+_START_LOCK = threading.Lock()  # the thread env of a child is set around its start
 
 
 @dataclass
@@ -40,6 +42,7 @@ class PointOutcome:
     spec: Spec
     status: str
     error: str | None = None
+    i: int = 0
     measures: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +57,9 @@ class GroupJob:
 
     ``index_name`` names the plugin under test (an index for ``search``, an attack for
     ``attack``, ...); ``metric`` is the dataset's metric unless the suite overrides it.
+    Datasets travel by name and data folder, with the checksum the driver saw
+    (``dataset_checksum``): a worker whose copy differs refuses to run. ``cpu`` pins the
+    child process to one core (parallel local runs).
     """
 
     specs: list[Spec]
@@ -63,6 +69,8 @@ class GroupJob:
     extra_modules: list[str]
     index_name: str
     task: str = "search"
+    dataset_checksum: str = ""
+    cpu: int | None = None
 
 
 # =========================================================================== driver side
@@ -76,18 +84,20 @@ def run_group(job: GroupJob, *, poll: Callable[[], None] | None = None) -> Itera
     log_fd, log_path = tempfile.mkstemp(prefix="vecbench-worker-", suffix=".log")
     os.close(log_fd)
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    env_backup = {v: os.environ.get(v) for v in THREAD_ENV_VARS}
-    for var in THREAD_ENV_VARS:
-        os.environ[var] = str(first.threads)
-    try:
-        proc = ctx.Process(target=worker_main, args=(child_conn, job, log_path), daemon=True)
-        proc.start()
-    finally:
-        for var, value in env_backup.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+    with _START_LOCK:
+        env_backup = {v: os.environ.get(v) for v in THREAD_ENV_VARS}
+        for var in THREAD_ENV_VARS:
+            os.environ[var] = str(first.threads)
+        try:
+            proc = ctx.Process(target=worker_main, args=(child_conn, job, log_path),
+                               daemon=True)
+            proc.start()
+        finally:
+            for var, value in env_backup.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
     child_conn.close()
     pending = list(range(len(job.specs)))
     build_info: dict[str, Any] = {}
@@ -125,7 +135,7 @@ def run_group(job: GroupJob, *, poll: Callable[[], None] | None = None) -> Itera
                 elif kind in ("point", "point_error"):
                     i = payload["i"]
                     pending.remove(i)
-                    yield _outcome(job.specs[i], kind, payload, build_info, log_path)
+                    yield _outcome(job.specs[i], i, kind, payload, build_info, log_path)
                 continue
             if not proc.is_alive():
                 while parent_conn.poll(0):  # drain what it sent before dying
@@ -137,8 +147,8 @@ def run_group(job: GroupJob, *, poll: Callable[[], None] | None = None) -> Itera
                         build_info = payload
                     elif kind in ("point", "point_error"):
                         pending.remove(payload["i"])
-                        yield _outcome(job.specs[payload["i"]], kind, payload, build_info,
-                                       log_path)
+                        yield _outcome(job.specs[payload["i"]], payload["i"], kind, payload,
+                                       build_info, log_path)
                 if pending:
                     yield from _died(proc, job, pending, log_path, build_info)
                 return
@@ -179,12 +189,12 @@ def _tail(log_path: str) -> str:
         return ""
 
 
-def _outcome(spec: Spec, kind: str, payload: dict[str, Any], build_info: dict[str, Any],
-             log_path: str) -> PointOutcome:
+def _outcome(spec: Spec, i: int, kind: str, payload: dict[str, Any],
+             build_info: dict[str, Any], log_path: str) -> PointOutcome:
     if kind == "point_error":
-        return PointOutcome(spec, payload.get("status", "failed"), payload["error"],
+        return PointOutcome(spec, payload.get("status", "failed"), payload["error"], i=i,
                             build=build_info, stderr=_tail(log_path))
-    return PointOutcome(spec, "ok", None, measures=payload.get("measures"),
+    return PointOutcome(spec, "ok", None, i=i, measures=payload.get("measures"),
                         arrays=payload.get("arrays") or {}, timing=payload.get("timing") or {},
                         build=build_info, stderr=_tail(log_path),
                         warnings=payload.get("warnings", []))
@@ -194,7 +204,7 @@ def _fail_pending(job: GroupJob, pending: Sequence[int], status: str, error: str
                   log_path: str, build_info: dict[str, Any]) -> Iterator[PointOutcome]:
     stderr = _tail(log_path)
     for i in list(pending):
-        yield PointOutcome(job.specs[i], status, error, build=build_info, stderr=stderr)
+        yield PointOutcome(job.specs[i], status, error, i=i, build=build_info, stderr=stderr)
 
 
 def _died(proc: Any, job: GroupJob, pending: Sequence[int], log_path: str,
@@ -219,8 +229,23 @@ def _died(proc: Any, job: GroupJob, pending: Sequence[int], log_path: str,
 # =========================================================================== worker side
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child when the driver dies (even by SIGKILL): no orphans."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def worker_main(conn: Any, job: GroupJob, log_path: str) -> None:
     """Entry point of the child process."""
+    _die_with_parent()
+    if job.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {job.cpu})
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -287,6 +312,10 @@ def search_worker(job: GroupJob) -> Iterator[tuple[str, dict[str, Any]]]:
     registry = get_registry(job.extra_modules)
     info = registry.indexes.get(job.index_name)
     ds = load_dataset(job.dataset, Path(job.data_dir))
+    if job.dataset_checksum and ds.checksum != job.dataset_checksum:
+        raise RuntimeError(
+            f"dataset {job.dataset!r} here has checksum {ds.checksum}, but the driver has "
+            f"{job.dataset_checksum}: the worker's copy differs; refusing to measure it")
     metric = get_metric(job.metric)
     train, test = ds.train, ds.test
     proc = psutil.Process()

@@ -23,7 +23,7 @@ from harness.plugins import get_host
 from harness.provenance import collect as collect_provenance
 from harness.provenance import library_version
 from harness.results import SCHEMA_VERSION
-from harness.runner import GroupJob, PointOutcome, run_group
+from harness.runner import GroupJob, PointOutcome
 from harness.types import MeasureContext
 
 FAILED_STATUSES = ("failed", "timeout", "invalid-result")
@@ -75,12 +75,14 @@ class Session:
     :param select_expr: ``-k`` expression selecting specs.
     :param retry_failed: run again specs whose record is failed / timeout / invalid.
     :param extra_modules: local plugin modules (``-p``).
+    :param shard: ``(i, N)``: run only the i-th of N deterministic shares of the build groups
+        (1 <= i <= N), so a suite can be split across machines and merged afterwards.
     :param progress: called with one line of text per event (None: silent).
     """
 
     def __init__(self, suite: str | Path, *, results_dir: Path, data_dir: Path,
                  select_expr: str | None = None, retry_failed: bool = False,
-                 extra_modules: tuple[str, ...] = (),
+                 extra_modules: tuple[str, ...] = (), shard: tuple[int, int] | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
         self.host = get_host(extra_modules)
         self.registry = self.host.registry
@@ -90,6 +92,9 @@ class Session:
         self.select_expr = select_expr
         self.retry_failed = retry_failed
         self.extra_modules = list(extra_modules)
+        if shard is not None and not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
+            raise VecbenchError(f"--shard i/N needs 1 <= i <= N, got {shard[0]}/{shard[1]}")
+        self.shard = shard
         self.progress = progress or (lambda _msg: None)
         self._datasets: dict[str, Any] = {}
         self.report = SessionReport(self.suite.name, self.results_dir)
@@ -99,6 +104,8 @@ class Session:
         """Build groups after ``-k`` selection and metric compatibility."""
         out = []
         for group in expand(self.suite, self.registry):
+            if self.shard is not None and not in_shard(group, *self.shard):
+                continue
             specs = select(group.specs, self.select_expr)
             if not specs:
                 continue
@@ -196,54 +203,72 @@ class Session:
         return None if isinstance(value, Exception) else value
 
     # ------------------------------------------------------------------ running
-    def run(self) -> SessionReport:
+    def run(self, executor: Any = None) -> SessionReport:
+        """Run what :meth:`plan` left to do, through ``executor`` (default: local, sequential).
+
+        Outcomes are written as records the moment they reach the driver.
+        """
+        from harness.executors import LocalExecutor
+
+        executor = executor or LocalExecutor()
         planned = self.plan()
         total = sum(len(p.todo) for p in planned)
         if self.report.skipped:
             self.progress(f"{self.report.skipped} spec(s) already recorded: skipped "
                           "(--retry-failed re-runs failed ones)")
-        done = 0
+        jobs: list[GroupJob] = []
+        owners: list[tuple[PlannedGroup, list[str]]] = []
         for pg in planned:
             if not pg.todo:
                 continue
             specs = [pg.group.specs[i] for i in pg.todo]
             ids = [pg.spec_ids[i] for i in pg.todo]
+            immediate = self._unrunnable(specs)
+            if immediate is not None:
+                for outcome in immediate:
+                    self._report_line(self._write(outcome, ids[outcome.i], pg), outcome)
+                continue
             first = specs[0]
-            self.progress(f"[{done + 1}-{done + len(specs)}/{total}] {first.index} on "
-                          f"{first.dataset} build {first.build} seed {first.seed}")
-            for outcome, spec_id in self._run_group(pg, specs, ids):
-                rec = self._write(outcome, spec_id, pg)
-                done += 1
-                m = rec.get("measures") or {}
-                line = (f"    {rec['status']:<14} query {outcome.spec.query} "
-                        f"recall={_fmt(m.get('recall'))} qps={_fmt(m.get('qps'), 0)}")
-                if rec["status"] != "ok" and rec.get("error"):
-                    line += f"  ({rec['error'].strip().splitlines()[-1][:160]})"
-                self.progress(line)
+            dataset = self._datasets[first.dataset]
+            jobs.append(GroupJob(
+                specs=specs, dataset=first.dataset, metric=first.metric or dataset.metric,
+                data_dir=str(self.data_dir), extra_modules=self.extra_modules,
+                index_name=first.index, task=first.task,
+                dataset_checksum=pg.dataset_checksum))
+            owners.append((pg, ids))
+        started: set[int] = set()
+        for done, (pos, outcome) in enumerate(executor.run(jobs)):
+            pg, ids = owners[pos]
+            if pos not in started:
+                started.add(pos)
+                first = jobs[pos].specs[0]
+                self.progress(f"[{done + 1}/{total}] {first.index} on {first.dataset} "
+                              f"build {first.build} seed {first.seed}")
+            self._report_line(self._write(outcome, ids[outcome.i], pg), outcome)
         return self.report
 
-    def _run_group(self, pg: PlannedGroup, specs: list[Spec], ids: list[str]):
+    def _report_line(self, rec: dict[str, Any], outcome: PointOutcome) -> None:
+        m = rec.get("measures") or {}
+        line = (f"    {rec['status']:<14} {rec['spec']['index']} query {outcome.spec.query} "
+                f"recall={_fmt(m.get('recall'))} qps={_fmt(m.get('qps'), 0)}")
+        if rec["status"] != "ok" and rec.get("error"):
+            line += f"  ({rec['error'].strip().splitlines()[-1][:160]})"
+        self.progress(line)
+
+    def _unrunnable(self, specs: list[Spec]) -> list[PointOutcome] | None:
+        """Outcomes for a group that cannot run here (library or dataset missing), else None."""
         first = specs[0]
         info = self._plugin_info(first)
         missing = info.missing_requirements() if hasattr(info, "missing_requirements") else []
-        by_spec = dict(zip([id(s) for s in specs], ids, strict=True))
         if missing:
             hint = info.install_hint or f"pip install {' '.join(missing)}"
             msg = f"library not installed ({', '.join(missing)}); install with: {hint}"
-            for spec, sid in zip(specs, ids, strict=True):
-                yield PointOutcome(spec, "unavailable", msg), sid
-            return
+            return [PointOutcome(spec, "unavailable", msg, i=i) for i, spec in enumerate(specs)]
         dataset = self._datasets.get(first.dataset)
         if isinstance(dataset, Exception) or dataset is None:
-            for spec, sid in zip(specs, ids, strict=True):
-                yield PointOutcome(spec, "unavailable", f"dataset: {dataset}"), sid
-            return
-        metric = first.metric or dataset.metric
-        job = GroupJob(specs=specs, dataset=first.dataset, metric=metric,
-                       data_dir=str(self.data_dir), extra_modules=self.extra_modules,
-                       index_name=first.index, task=first.task)
-        for outcome in run_group(job):
-            yield outcome, by_spec[id(outcome.spec)]
+            return [PointOutcome(spec, "unavailable", f"dataset: {dataset}", i=i)
+                    for i, spec in enumerate(specs)]
+        return None
 
     def _write(self, outcome: PointOutcome, spec_id: str, pg: PlannedGroup) -> dict[str, Any]:
         spec = outcome.spec
@@ -313,6 +338,11 @@ class Session:
             value = entry.info.compute(ctx)
             out[name] = None if value is None or not np.isfinite(value) else float(value)
         return out
+
+
+def in_shard(group: BuildGroup, i: int, n: int) -> bool:
+    """Whether a build group belongs to share ``i`` of ``n`` (stable: hashed build id)."""
+    return int(group.first.build_id(), 16) % n == i - 1
 
 
 def _dataset_meta(ds: Any, name: str) -> dict[str, Any]:

@@ -562,3 +562,31 @@ class TaskInfo:
     @property
     def key(self) -> str:
         return self.plugin_key or self.plugin_kind
+
+
+# --------------------------------------------------------------------------- executors
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """Registration record of an executor: where build groups run.
+
+    :param name: unique name used by ``vecbench run --executor NAME``.
+    :param factory: ``factory(jobs=int, scheduler=str | None) -> executor`` with
+        ``executor.run(jobs: Sequence[GroupJob]) -> Iterator[(job position, PointOutcome)]``
+        (see :mod:`harness.executors`). Each build group must still run isolated in its own
+        process, and outcomes must come back to the driver, which writes the records.
+    :param description: one line for ``vecbench plugins``.
+    :param requires: importable modules needed; missing ones make it unavailable.
+    :param install_hint: what to run to make it available.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
+
+    def missing_requirements(self) -> list[str]:
+        """Modules in ``requires`` that cannot be imported here."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]

@@ -1,0 +1,141 @@
+"""Executors: where build groups run. ``local`` (this machine) and ``dask`` (a cluster).
+
+Every executor keeps the runner's isolation: each build group still runs in its own fresh
+process (on the driver's machine, or on a Dask worker), and every outcome comes back to the
+driver, which alone writes records (atomically). Executors are plugins
+(``register_executors``); the built-in ones are registered by ``plugins/executors.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from harness.errors import InvalidInputError, PluginUnavailableError
+from harness.runner import GroupJob, PointOutcome, run_group
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+class LocalExecutor:
+    """Build groups on this machine: one at a time, or ``jobs`` at once, each pinned to a core.
+
+    Sequential (``jobs=1``) is the default so that timings are undisturbed. With ``jobs=N``
+    each concurrently running group is pinned to its own core (``sched_setaffinity`` in the
+    child) and keeps the suite's thread count (1 by default).
+    """
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1, **_: Any) -> None:
+        if jobs < 1:
+            raise InvalidInputError(f"--jobs must be >= 1, got {jobs}")
+        self.jobs = jobs
+
+    def run(self, jobs: Sequence[GroupJob]) -> Iterator[tuple[int, PointOutcome]]:
+        """Yield ``(job position, outcome)`` as outcomes arrive."""
+        if self.jobs == 1 or len(jobs) <= 1:
+            for pos, job in enumerate(jobs):
+                for outcome in run_group(job):
+                    yield pos, outcome
+            return
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        todo: queue.Queue[int] = queue.Queue()
+        for pos in range(len(jobs)):
+            todo.put(pos)
+        out: queue.Queue[tuple[int, PointOutcome] | None] = queue.Queue()
+        n_threads = min(self.jobs, len(jobs))
+
+        def worker(slot: int) -> None:
+            core = cores[slot % len(cores)] if cores else None
+            try:
+                while True:
+                    try:
+                        pos = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    job = replace(jobs[pos], cpu=core)
+                    for outcome in run_group(job):
+                        out.put((pos, outcome))
+            finally:
+                out.put(None)
+
+        threads = [threading.Thread(target=worker, args=(slot,), daemon=True)
+                   for slot in range(n_threads)]
+        for t in threads:
+            t.start()
+        finished = 0
+        while finished < n_threads:
+            item = out.get()
+            if item is None:
+                finished += 1
+                continue
+            yield item
+        for t in threads:
+            t.join()
+
+
+def _run_remote(job: GroupJob) -> list[PointOutcome]:
+    """Run one build group on a Dask worker (still in its own child process there)."""
+    return list(run_group(job))
+
+
+class DaskExecutor:
+    """Build groups on a Dask cluster; the driver writes every record.
+
+    :param scheduler: scheduler address (default ``$DASK_SCHEDULER_ADDRESS``).
+    :param client: an existing ``distributed.Client`` (tests use an in-process cluster).
+    :param retries: how often a group whose worker was lost is retried before its specs are
+        recorded as failed.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, client: Any = None, retries: int = 1,
+                 **_: Any) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise PluginUnavailableError(
+                "the dask executor needs dask.distributed: pip install 'vecbench[dask]'"
+            ) from None
+        self.retries = retries
+        self._own_client = client is None
+        if client is None:
+            address = scheduler or os.environ.get(SCHEDULER_ENV)
+            if not address:
+                raise InvalidInputError(
+                    "the dask executor needs a scheduler: pass --scheduler ADDRESS or set "
+                    f"{SCHEDULER_ENV}")
+            client = distributed.Client(address)
+        self.client = client
+
+    def run(self, jobs: Sequence[GroupJob]) -> Iterator[tuple[int, PointOutcome]]:
+        from distributed import as_completed
+
+        futures = {}
+        for pos, job in enumerate(jobs):
+            fut = self.client.submit(_run_remote, job, pure=False, retries=self.retries,
+                                     key=f"vecbench-{job.specs[0].index}-{pos}-{os.getpid()}")
+            futures[fut] = pos
+        try:
+            for fut in as_completed(list(futures)):
+                pos = futures[fut]
+                try:
+                    outcomes = fut.result()
+                except Exception as exc:
+                    why = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    msg = (f"dask: the build group failed on the cluster after "
+                           f"{self.retries} retr{'y' if self.retries == 1 else 'ies'}: {why}")
+                    outcomes = [PointOutcome(spec, "failed", msg, i=i)
+                                for i, spec in enumerate(jobs[pos].specs)]
+                for outcome in outcomes:
+                    yield pos, outcome
+        finally:
+            if self._own_client:
+                self.client.close()
