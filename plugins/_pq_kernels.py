@@ -1,4 +1,5 @@
-"""Numba kernels of the in-house product quantizer: look-up tables and top-k code scans.
+"""Kernels of the in-house product quantizer: look-up tables (batched BLAS) and top-k code
+scans (numba).
 
 A code is one byte (nbits <= 8) or two (nbits <= 16) per sub-space. A distance table holds,
 for one query, one float32 per (sub-space, centroid); the distance to a code is the sum of
@@ -56,58 +57,35 @@ def _sorted_out(hd: np.ndarray, hi: np.ndarray, out_d: np.ndarray, out_i: np.nda
 # --------------------------------------------------------------------------- tables
 
 
-@numba.njit(cache=True, nogil=True)
+def sub_products(vectors: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+    """``out[i, m, j] = <vectors[i, sub m], codebooks[m, j]>`` in float64 (batched BLAS)."""
+    m_sub, _, dsub = codebooks.shape
+    v = vectors.astype(np.float64).reshape(len(vectors), m_sub, dsub).transpose(1, 0, 2)
+    out = np.matmul(v, codebooks.astype(np.float64).transpose(0, 2, 1))
+    return out.transpose(1, 0, 2)
+
+
 def l2_tables(queries: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
-    """``t[q, m, j] = ||queries[q, sub m] - codebooks[m, j]||^2`` (float64 sums, float32 out)."""
-    nq = queries.shape[0]
-    m_sub, ksub, dsub = codebooks.shape
-    out = np.empty((nq, m_sub, ksub), np.float32)
-    for q in range(nq):
-        for m in range(m_sub):
-            off = m * dsub
-            for j in range(ksub):
-                acc = 0.0
-                for t in range(dsub):
-                    diff = np.float64(queries[q, off + t]) - codebooks[m, j, t]
-                    acc += diff * diff
-                out[q, m, j] = acc
-    return out
+    """``t[q, m, j] = ||queries[q, sub m] - codebooks[m, j]||^2`` (float64 math, float32 out)."""
+    m_sub, _, dsub = codebooks.shape
+    q = queries.astype(np.float64).reshape(len(queries), m_sub, dsub)
+    cb = codebooks.astype(np.float64)
+    out = (np.einsum("qmd,qmd->qm", q, q)[:, :, None] + np.einsum("mjd,mjd->mj", cb, cb)[None]
+           - 2.0 * sub_products(queries, codebooks))
+    return np.ascontiguousarray(np.maximum(out, 0.0), dtype=np.float32)
 
 
-@numba.njit(cache=True, nogil=True)
 def dot_tables(queries: np.ndarray, codebooks: np.ndarray, scale: float) -> np.ndarray:
     """``t[q, m, j] = scale * <queries[q, sub m], codebooks[m, j]>`` (float32 out)."""
-    nq = queries.shape[0]
-    m_sub, ksub, dsub = codebooks.shape
-    out = np.empty((nq, m_sub, ksub), np.float32)
-    for q in range(nq):
-        for m in range(m_sub):
-            off = m * dsub
-            for j in range(ksub):
-                acc = 0.0
-                for t in range(dsub):
-                    acc += np.float64(queries[q, off + t]) * codebooks[m, j, t]
-                out[q, m, j] = scale * acc
-    return out
+    return np.ascontiguousarray(scale * sub_products(queries, codebooks), dtype=np.float32)
 
 
-@numba.njit(cache=True, nogil=True)
 def ivf_l2_term2(coarse: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
     """The query-independent middle term of the IVF-PQ L2 distance, per (list, m, j):
-    ``||c_mj||^2 + 2 <coarse[list, sub m], c_mj>``."""
-    nlist = coarse.shape[0]
-    m_sub, ksub, dsub = codebooks.shape
-    out = np.empty((nlist, m_sub, ksub), np.float32)
-    for lst in range(nlist):
-        for m in range(m_sub):
-            off = m * dsub
-            for j in range(ksub):
-                acc = 0.0
-                for t in range(dsub):
-                    c = np.float64(codebooks[m, j, t])
-                    acc += c * c + 2.0 * coarse[lst, off + t] * c
-                out[lst, m, j] = acc
-    return out
+    ``||c_mj||^2 + 2 <coarse[list, sub m], c_mj>`` (float32 out)."""
+    cb = codebooks.astype(np.float64)
+    out = np.einsum("mjd,mjd->mj", cb, cb)[None] + 2.0 * sub_products(coarse, codebooks)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- scans

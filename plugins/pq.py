@@ -16,6 +16,8 @@ root of the table sums) and ``ip`` (returned distances are ``-<q, x>`` estimates
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -268,6 +270,8 @@ class _PQBase(BaseIndex):
         self.vectors: np.ndarray | None = None
         self.codes: np.ndarray | None = None
         self._stats = {"codes_scanned": 0.0, "exact_distances": 0.0}
+        #: seconds of the last build spent training (k-means), the rest being encoding
+        self.train_seconds = 0.0
 
     def _new_quantizer(self, d: int) -> ProductQuantizer:
         p = self.params
@@ -311,11 +315,12 @@ class _PQBase(BaseIndex):
         cb = rng.standard_normal((2, 4, 2)).astype(np.float32)
         codes = rng.integers(0, 4, size=(40, 2)).astype(code_dtype)
         tables = kern.l2_tables(x[:3], cb)
-        kern.dot_tables(x[:3], cb, -1.0)
         kern.adc_scan(tables, codes, 2)
         kern.adc_distances(tables, codes)
-        kmeans(x, 4, niter=1, seed=0)
-        kmeans(np.tile(x, (1, 8)), 4, niter=1, seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            kmeans(x, 4, niter=1, seed=0)
+            kmeans(np.tile(x, (1, 8)), 4, niter=1, seed=0)
         coarse = x[:2].copy()
         term2 = kern.ivf_l2_term2(coarse, cb)
         probes = np.zeros((3, 1), np.int64)
@@ -341,7 +346,9 @@ class PQIndex(_PQBase):
         super().set_query_params(**params)
 
     def _build(self, data: np.ndarray) -> None:
+        t0 = time.perf_counter()
         self.pq = self._new_quantizer(data.shape[1]).train(data)
+        self.train_seconds = time.perf_counter() - t0
         self.codes = self.pq.encode(data)
         self.vectors = data.copy() if self.params["refine"] else None
 
@@ -379,6 +386,7 @@ class IVFPQIndex(_PQBase):
     def _build(self, data: np.ndarray) -> None:
         p = self.params
         nlist = int(p["nlist"])
+        t0 = time.perf_counter()
         self.coarse = kmeans(
             data, nlist, niter=p["niter"], seed=p["seed"],
             max_points_per_centroid=p["max_points_per_centroid"],
@@ -392,6 +400,7 @@ class IVFPQIndex(_PQBase):
                                     for s in range(0, len(data), 8192)])
         residuals = data - self.coarse[lists]
         self.pq = self._new_quantizer(data.shape[1]).train(residuals)
+        self.train_seconds = time.perf_counter() - t0
         codes = self.pq.encode(residuals)
         order = np.argsort(lists, kind="stable")
         self.list_ids = order.astype(np.int64)
