@@ -499,7 +499,8 @@ def dense_projections(x: np.ndarray, proj_t: np.ndarray) -> np.ndarray:
     buf = np.empty(proj_t.shape[0], dtype=np.float32)
     for i in range(x.shape[0]):
         _project_row(x, i, proj_t, buf)
-        out[i] = buf
+        for j in range(buf.shape[0]):
+            out[i, j] = buf[j]
     return out
 
 
@@ -583,8 +584,9 @@ def _select(vals: np.ndarray, perm: np.ndarray, lo: int, hi: int, nth: int) -> N
 @njit(cache=True, fastmath=_FAST)
 def rp_tree_order(x: np.ndarray, leaf_size: int, seed: int) -> np.ndarray:
     """Leaf order (depth first) of a random-projection tree: each node's rows are split at
-    the median of their projections onto the difference of two of them picked at random."""
-    np.random.seed(seed)
+    the median of their projections onto the difference of two of them picked at random
+    (a splitmix64 stream of ``seed`` picks them; numpy's generators are slow to compile)."""
+    state = np.uint64(seed)
     n = x.shape[0]
     d = x.shape[1]
     perm = np.arange(n).astype(np.int64)
@@ -602,16 +604,20 @@ def rp_tree_order(x: np.ndarray, leaf_size: int, seed: int) -> np.ndarray:
         size = hi - lo
         if size <= leaf_size:
             continue
-        a = perm[lo + np.random.randint(0, size)]
-        b = perm[lo + np.random.randint(0, size)]
         nonzero = False
-        for c in range(d):
-            direction[c] = x[a, c] - x[b, c]
-            if direction[c] != 0.0:
-                nonzero = True
-        if not nonzero:
+        for _attempt in range(8):  # two distinct rows, if the node has them
+            state += _GOLDEN
+            a = perm[lo + np.int64(splitmix64(state) % np.uint64(size))]
+            state += _GOLDEN
+            b = perm[lo + np.int64(splitmix64(state) % np.uint64(size))]
             for c in range(d):
-                direction[c] = np.random.standard_normal()
+                direction[c] = x[a, c] - x[b, c]
+                if direction[c] != 0.0:
+                    nonzero = True
+            if nonzero:
+                break
+        if not nonzero:  # (nearly) all rows of the node are equal: keep their order
+            continue
         for i in range(lo, hi):
             row = perm[i]
             acc = np.float32(0.0)
