@@ -392,7 +392,7 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
         "robust": robust.astype(np.int8),
         "perturbation_l2": row_norms(delta, "l2"),
         "perturbation_linf": row_norms(delta, "linf"),
-        "adversarial": x_adv.astype(np.float32),
+        "adversarial": x_adv,
     }
     warnings = []
     if eps_abs > 0 and size.max() > eps_abs * (1 + 1e-9):
