@@ -82,7 +82,7 @@ class ProductQuantizer:
         self.code_dtype = np.uint8 if self.nbits <= 8 else np.uint16
         self.codebooks = np.zeros((self.m, self.ksub, self.dsub), np.float32)
         self.trained = False
-        self._sdc: np.ndarray | None = None
+        self._sdc: dict[str, np.ndarray] = {}
 
     def _check(self, x: Any, name: str) -> np.ndarray:
         arr = np.ascontiguousarray(x, dtype=np.float32)
@@ -101,7 +101,7 @@ class ProductQuantizer:
                 min_points_per_centroid=self.min_points_per_centroid,
                 what=f"pq sub-space {sub}").centroids
         self.trained = True
-        self._sdc = None
+        self._sdc = {}
         return self
 
     def _ready(self) -> None:
@@ -141,26 +141,31 @@ class ProductQuantizer:
             return kern.l2_tables(q, self.codebooks)
         return kern.dot_tables(q, self.codebooks, -1.0)
 
-    def sdc_table(self) -> np.ndarray:
-        """Centroid-to-centroid squared distances (m, ksub, ksub) (computed once)."""
+    def sdc_table(self, kind: str = "l2") -> np.ndarray:
+        """Centroid-to-centroid tables (m, ksub, ksub): squared distances (``"l2"``) or
+        ``-<c_ma, c_mb>`` (``"ip"``); computed once per kind."""
         self._ready()
         if self.nbits > SDC_MAX_NBITS:
             raise InvalidInputError(
                 f"pq: SDC needs an m x 2^nbits x 2^nbits table; nbits={self.nbits} is above "
                 f"{SDC_MAX_NBITS}. Use ADC (search_type='adc')")
-        if self._sdc is None:
+        if kind not in self._sdc:
             table = np.empty((self.m, self.ksub, self.ksub), np.float32)
             for sub in range(self.m):
                 c = self.codebooks[sub].astype(np.float64)
-                sq = (c * c).sum(axis=1)
-                table[sub] = np.maximum(sq[:, None] + sq[None, :] - 2.0 * c @ c.T, 0.0)
-            self._sdc = table
-        return self._sdc
+                dots = c @ c.T
+                if kind == "l2":
+                    sq = np.diag(dots)
+                    table[sub] = np.maximum(sq[:, None] + sq[None, :] - 2.0 * dots, 0.0)
+                else:
+                    table[sub] = -dots
+            self._sdc[kind] = table
+        return self._sdc[kind]
 
-    def sdc_tables(self, queries: Any) -> np.ndarray:
+    def sdc_tables(self, queries: Any, kind: str = "l2") -> np.ndarray:
         """SDC tables (nq, m, ksub): rows of :meth:`sdc_table` picked by the query's code."""
         qcodes = self.encode(queries)
-        table = self.sdc_table()
+        table = self.sdc_table(kind)
         out = np.empty((len(qcodes), self.m, self.ksub), np.float32)
         for sub in range(self.m):
             out[:, sub, :] = table[sub][qcodes[:, sub]]
@@ -171,13 +176,14 @@ class ProductQuantizer:
         tables = self.distance_tables(queries, kind)
         return kern.adc_distances(tables, np.ascontiguousarray(codes, self.code_dtype))
 
-    def sdc_distances(self, queries: Any, codes: Any) -> np.ndarray:
-        """(nq, n) ``||decode(encode(q)) - decode(code)||^2`` via the SDC table."""
-        tables = self.sdc_tables(queries)
+    def sdc_distances(self, queries: Any, codes: Any, kind: str = "l2") -> np.ndarray:
+        """(nq, n) ``||q' - decode(code)||^2`` or ``-<q', decode(code)>`` via the SDC table,
+        ``q' = decode(encode(q))`` (the query quantized too)."""
+        tables = self.sdc_tables(queries, kind)
         return kern.adc_distances(tables, np.ascontiguousarray(codes, self.code_dtype))
 
     def nbytes(self) -> int:
-        return int(self.codebooks.nbytes + (self._sdc.nbytes if self._sdc is not None else 0))
+        return int(self.codebooks.nbytes + sum(t.nbytes for t in self._sdc.values()))
 
 
 # =========================================================================== indexes
@@ -201,7 +207,7 @@ def _pq_params(default_m: int, default_nbits: int) -> tuple[Param, ...]:
 
 PQ_BUILD_PARAMS = _pq_params(8, 4)
 PQ_QUERY_PARAMS = (
-    Param("search_type", "adc", str, "adc: exact query; sdc: quantized query (L2 only)",
+    Param("search_type", "adc", str, "adc: exact query; sdc: the query quantized too",
           choices=("adc", "sdc")),
     Param("rerank", 0, int, "re-rank this many best candidates with exact distances "
           "(needs refine); 0: no re-ranking", low=0),
@@ -338,13 +344,6 @@ class PQIndex(_PQBase):
     BUILD_PARAMS = PQ_BUILD_PARAMS
     QUERY_PARAMS = PQ_QUERY_PARAMS
 
-    def set_query_params(self, **params: Any) -> None:
-        resolved = resolve_params(self.QUERY_PARAMS, params, self.NAME)
-        if resolved["search_type"] == "sdc" and self.score != "l2":
-            raise InvalidInputError("pq: search_type='sdc' is defined for euclidean only; "
-                                    "use 'adc' with metric ip")
-        super().set_query_params(**params)
-
     def _build(self, data: np.ndarray) -> None:
         t0 = time.perf_counter()
         self.pq = self._new_quantizer(data.shape[1]).train(data)
@@ -355,7 +354,7 @@ class PQIndex(_PQBase):
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.pq is not None and self.codes is not None
         if self.q["search_type"] == "sdc":
-            tables = self.pq.sdc_tables(queries)
+            tables = self.pq.sdc_tables(queries, self.score)
         else:
             tables = self.pq.distance_tables(queries, self.score)
         ids, dist = kern.adc_scan(tables, self.codes, self._candidates(k))
@@ -365,8 +364,7 @@ class PQIndex(_PQBase):
     def _owned_arrays(self) -> list[Any]:
         if self.pq is None:
             return []
-        extra = [self.pq._sdc] if self.pq._sdc is not None else []
-        return [self.pq.codebooks, self.codes, self.vectors, *extra]
+        return [self.pq.codebooks, self.codes, self.vectors, *self.pq._sdc.values()]
 
 
 class IVFPQIndex(_PQBase):

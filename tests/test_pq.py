@@ -116,8 +116,11 @@ def test_sdc_equals_distance_between_reconstructions() -> None:
     quant = ProductQuantizer(24, 6, 6).train(x)
     codes = quant.encode(x)
     sdc = quant.sdc_distances(q, codes)
-    ref = sq_dist(quant.decode(quant.encode(q)), quant.decode(codes))
-    np.testing.assert_allclose(sdc, ref, rtol=2e-5, atol=2e-5)
+    qhat = quant.decode(quant.encode(q)).astype(np.float64)
+    xhat = quant.decode(codes).astype(np.float64)
+    np.testing.assert_allclose(sdc, sq_dist(qhat, xhat), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(quant.sdc_distances(q, codes, "ip"), -(qhat @ xhat.T),
+                               rtol=2e-5, atol=2e-5)
 
 
 def test_encoding_is_the_argmin_and_centroids_encode_to_themselves() -> None:
@@ -335,10 +338,12 @@ def test_index_errors_are_clear(cls: type) -> None:
         index.search(gaussian(1, 5, 0), 1)
 
 
-def test_sdc_with_inner_product_is_refused() -> None:
-    index = PQIndex("ip", m=2, nbits=3)
-    with pytest.raises(InvalidInputError, match="sdc"):
-        index.set_query_params(search_type="sdc")
+def test_sdc_beyond_twelve_bits_is_refused() -> None:
+    index = PQIndex("euclidean", m=2, nbits=13, niter=0, refine=False)
+    index.build(gaussian(8200, 2, 3))
+    index.set_query_params(search_type="sdc")
+    with pytest.raises(InvalidInputError, match="SDC needs"):
+        index.search(gaussian(1, 2, 4), 1)
 
 
 @pytest.mark.parametrize("cls", [PQIndex, IVFPQIndex])
