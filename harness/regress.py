@@ -649,7 +649,9 @@ class TimingReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_REGRESSION if self.count("slower") else EXIT_OK
+        """:data:`EXIT_REGRESSION` when a measure is slower, or could not be compared
+        (``failed``: no sample on a side); else :data:`EXIT_OK`."""
+        return EXIT_REGRESSION if self.count("slower") or self.count("failed") else EXIT_OK
 
     @property
     def verdict(self) -> str:
@@ -657,7 +659,8 @@ class TimingReport:
 
     def summary(self) -> str:
         return (f"timing A/B {self.verdict}: {len(self.findings)} comparison(s), "
-                f"{self.count('slower')} slower, {self.count('faster')} faster "
+                f"{self.count('slower')} slower, {self.count('faster')} faster, "
+                f"{self.count('failed')} without samples "
                 f"(factor {self.factor:g}, alpha {self.alpha:g})")
 
     def markdown(self) -> str:

@@ -375,7 +375,7 @@ def _leaderboard_tables(search: pd.DataFrame, thresholds: Sequence[float], recal
         if "k" in lb.columns and lb["k"].nunique(dropna=False) > 1:
             cols.insert(0, "k")
         parts.append(html_table(
-            lb, cols, table_id=f"{prefix}-leaderboard-{r:g}",
+            lb, cols, table_id=f"{prefix}-leaderboard-{r:g}".replace(".", "_"),
             caption=f"{recall_col} ≥ {r:g}: qps is the best observed at or above the "
                     f"threshold, qps_interpolated the frontier's value at exactly {r:g}"))
     return "\n".join(parts)

@@ -19,11 +19,15 @@ import pytest
 from harness.errors import InvalidInputError, UnknownNameError
 from harness.report import (
     aggregate_seeds,
+    export_frame,
     format_table,
     interpolate_qps,
     leaderboard,
     leaderboard_records,
+    markdown_summary,
     pareto_frontier,
+    plot_latency,
+    plot_recall_measure,
     plot_recall_qps,
     summary_table,
 )
@@ -533,3 +537,83 @@ def test_plot_one_figure_per_k_and_nothing_without_points(tmp_path):
     assert not (tmp_path / "none").exists()
     with pytest.raises(UnknownNameError, match="recall_nope"):
         plot_recall_qps(df, tmp_path, recall_col="recall_nope")
+
+
+# --------------------------------------------------------------------------- markdown, export
+
+
+def test_format_table_markdown():
+    df = sample_table()
+    df.loc[1, "index"] = "brute|force"
+    lines = format_table(df, "markdown").splitlines()
+    assert lines[0] == "| index | recall | qps | index_bytes | build | reached |"
+    assert lines[1] == "|---|---:|---:|---:|---|---|"
+    assert lines[2] == "| hnsw | 0.9123 | 12346 | 1024 | M=16, ef_construction=200 | yes |"
+    assert lines[3] == "| brute\\|force | 1.0000 | - | 2048 | - | no |"
+    assert format_table(pd.DataFrame(columns=["a"]), "markdown").splitlines() == [
+        "| a |", "|---|"]
+
+
+def test_export_frame_csv_and_parquet_round_trip(tmp_path):
+    df = pd.DataFrame({
+        "index": ["hnsw", "ivf", "bad"],
+        "recall": [0.91234567890123, 1.0, math.nan],
+        "build": [{"M": 16}, {"nlist": 4}, {}],
+        "mixed": [1, "text", None],
+        "flag": [True, None, False],
+        "count": [np.int64(3), np.int64(4), np.int64(5)],
+    })
+    csv_path = export_frame(df, tmp_path / "out" / "r.csv")
+    back = pd.read_csv(csv_path)
+    assert back["recall"].tolist()[:2] == df["recall"].tolist()[:2]
+    assert math.isnan(back["recall"].iloc[2])
+    assert [json.loads(b) for b in back["build"]] == df["build"].tolist()
+    pq_path = export_frame(df, tmp_path / "r.parquet")
+    back = pd.read_parquet(pq_path)
+    assert back["recall"].tolist()[:2] == df["recall"].tolist()[:2]
+    assert [json.loads(b) for b in back["build"]] == df["build"].tolist()
+    assert back["mixed"].tolist()[:2] == ["1", "text"] and pd.isna(back["mixed"].iloc[2])
+    assert back["flag"].tolist()[0] is True and back["flag"].isna().tolist()[1]
+    assert back["count"].tolist() == [3, 4, 5]
+    export_frame(df, tmp_path / "data.bin", fmt="csv")
+    with pytest.raises(InvalidInputError, match=r"use \.csv or \.parquet"):
+        export_frame(df, tmp_path / "data.xlsx")
+    with pytest.raises(InvalidInputError, match="export format 'xml'"):
+        export_frame(df, tmp_path / "x", fmt="xml")
+
+
+def test_markdown_summary_ranks_like_the_leaderboard():
+    records = [rec(index="graph", query={"ef": e}, recall=r, qps=q)
+               for e, r, q in ((10, 0.85, 900.0), (20, 0.93, 400.0), (40, 0.99, 100.0))]
+    records += [rec(index="flat", recall=1.0, qps=50.0), rec(index="bad", status="failed"),
+                rec(index="km", task="cluster", ari=0.5)]
+    text = markdown_summary(frame(*records), [0.9, 0.99])
+    assert "6 record(s): 1 failed, 5 ok." in text and "`cluster` (1)" in text
+    part = text.split("### recall ≥ 0.9: dataset d, k 10")[1].split("###")[0]
+    rows = [ln for ln in part.splitlines() if ln.startswith("| ") and "index" not in ln]
+    assert [r.split("|")[1].strip() for r in rows] == ["graph", "flat", "bad"]
+    assert "| graph | 0.9300 | 400 |" in rows[0]
+    part = text.split("### recall ≥ 0.99: dataset d, k 10")[1]
+    assert part.splitlines()[4].startswith("| graph | 0.9900 | 100 |")
+    assert markdown_summary(frame(rec(status="failed"))).rstrip().endswith("to rank.")
+
+
+def test_plot_recall_measure_and_latency(tmp_path):
+    records = [rec(index=i, seed=s, query={"ef": e}, recall=r, qps=1e4 / e,
+                   build_seconds=b, index_bytes=1e6 * (s + 1), p50_ms=e / 10,
+                   p95_ms=e / 5, p99_ms=e / 2)
+               for i, b in (("hnsw", 2.0), ("ivf", 0.5)) for s in (0, 1)
+               for e, r in ((10, 0.7), (40, 0.95))]
+    df = frame(*records)
+    paths = plot_recall_measure(df, tmp_path, "build_seconds", formats=("png",))
+    assert [p.name for p in paths] == ["d-build_seconds.png"]
+    paths = plot_latency(df, tmp_path, formats=["svg"])
+    assert [p.name for p in paths] == ["d-latency.svg"]
+    for p in (tmp_path / "d-build_seconds.png", tmp_path / "d-latency.svg"):
+        check_image(p)
+    with pytest.raises(UnknownNameError, match="p999_ms"):
+        plot_latency(df, tmp_path, percentiles=["p999_ms"])
+    with pytest.raises(InvalidInputError, match="image formats"):
+        plot_recall_measure(df, tmp_path, "build_seconds", formats=("gif",))
+    with pytest.raises(InvalidInputError, match="percentiles"):
+        plot_latency(df, tmp_path, percentiles="p50_ms")
