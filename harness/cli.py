@@ -116,8 +116,12 @@ def datasets(ctx: click.Context, data: str | None, plugins: tuple[str, ...],
     for row in rows:
         avail = row.get("available")
         mark = "yes" if avail is True else "no"
+        if row.get("family"):
+            click.echo(f"{row['name']:<26} {row.get('metric', ''):<12} {row.get('kind', ''):<7} "
+                       f"{row.get('description', '')}")
+            continue
         size = f"{row.get('n_train', '?')} x {row.get('dim', '?')}"
-        click.echo(f"{row['name']:<24} {row.get('metric', ''):<12} {row.get('kind', ''):<7} "
+        click.echo(f"{row['name']:<26} {row.get('metric', ''):<12} {row.get('kind', ''):<7} "
                    f"{size:<18} queries {row.get('n_test', '?'):<6} available: {mark}")
         if avail is not True and row.get("reason"):
             click.echo(f"    {row['reason']}")

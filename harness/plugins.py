@@ -57,7 +57,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 HOOKS = ("register_indexes", "register_metrics", "register_datasets", "register_measures",
-         "register_attacks", "register_tasks", "register_clusterers")
+         "register_attacks", "register_tasks", "register_clusterers", "register_executors")
 
 
 @dataclass

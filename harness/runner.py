@@ -321,6 +321,8 @@ def search_worker(job: GroupJob) -> Iterator[tuple[str, dict[str, Any]]]:
     proc = psutil.Process()
 
     index = info.factory(metric=metric.name, **first.build)
+    if info.capabilities.threads and hasattr(index, "set_threads"):
+        index.set_threads(first.threads)
     sample = train[: min(64, n_items(train))]
     t0 = time.perf_counter()
     index.warmup(sample)
