@@ -147,10 +147,12 @@ def ivf_scan(queries: np.ndarray, tables: np.ndarray, probes: np.ndarray, term1:
     Codes and ids are stored list after list, list l in ``offsets[l]:offsets[l+1]``. For
     query q and probed list l = ``probes[q, p]`` the table of the list is
 
-    - ``IVF_L2_PRECOMPUTED``: ``term2[l] + tables[q]`` with ``tables = -2 <x_m, c_mj>`` and
-      base ``term1[q, p] = ||x - y_C||^2`` (the three-term decomposition);
+    - ``IVF_L2_PRECOMPUTED``: ``term2[l] + tables[:, q]`` with ``tables[m, q, j] =
+      -2 <x_m, c_mj>`` and base ``term1[q, p] = ||x - y_C||^2`` (the three-term decomposition);
     - ``IVF_L2_RESIDUAL``: ``||(x - y_C)_m - c_mj||^2`` computed for the list, base 0;
-    - ``IVF_IP``: ``tables[q] = -<x_m, c_mj>``, base ``term1[q, p] = -<x, y_C>``.
+    - ``IVF_IP``: ``tables[m, q, j] = -<x_m, c_mj>``, base ``term1[q, p] = -<x, y_C>``.
+
+    ``tables`` is laid out (m, nq, ksub), as one batched matrix product gives it.
 
     Returns ``(ids int64 (nq, k), distances float32 (nq, k), codes scanned)``.
     """
@@ -179,7 +181,7 @@ def ivf_scan(queries: np.ndarray, tables: np.ndarray, probes: np.ndarray, term1:
             if mode == IVF_L2_PRECOMPUTED:
                 for m in range(m_sub):
                     for j in range(ksub):
-                        lut[m, j] = term2[lst, m, j] + tables[q, m, j]
+                        lut[m, j] = term2[lst, m, j] + tables[m, q, j]
             elif mode == IVF_L2_RESIDUAL:
                 base = np.float32(0.0)
                 for m in range(m_sub):
@@ -194,7 +196,7 @@ def ivf_scan(queries: np.ndarray, tables: np.ndarray, probes: np.ndarray, term1:
             else:
                 for m in range(m_sub):
                     for j in range(ksub):
-                        lut[m, j] = tables[q, m, j]
+                        lut[m, j] = tables[m, q, j]
             n_codes += e - s
             for i in range(s, e):
                 acc32 = base

@@ -332,8 +332,9 @@ class _PQBase(BaseIndex):
         probes = np.zeros((3, 1), np.int64)
         term1 = np.zeros((3, 1), np.float32)
         offsets = np.array([0, 40, 40], np.int64)
+        ivf_tables = np.ascontiguousarray(tables.transpose(1, 0, 2))  # (m, nq, ksub)
         for mode in (kern.IVF_L2_PRECOMPUTED, kern.IVF_L2_RESIDUAL, kern.IVF_IP):
-            kern.ivf_scan(x[:3], tables, probes, term1, term2, mode, coarse, cb, offsets,
+            kern.ivf_scan(x[:3], ivf_tables, probes, term1, term2, mode, coarse, cb, offsets,
                           codes, np.arange(40, dtype=np.int64), 2)
 
 
@@ -413,6 +414,9 @@ class IVFPQIndex(_PQBase):
         else:
             self.term2 = np.zeros((0, self.pq.m, self.pq.ksub), np.float32)
             self.mode = kern.IVF_L2_RESIDUAL if self.score == "l2" else kern.IVF_IP
+        scale = -2.0 if self.score == "l2" else -1.0
+        self._scaled_codebooks_t = np.ascontiguousarray(
+            scale * self.pq.codebooks.transpose(0, 2, 1), dtype=np.float32)
 
     def list_sizes(self) -> np.ndarray:
         """Number of vectors in each inverted list."""
@@ -427,16 +431,18 @@ class IVFPQIndex(_PQBase):
         else:
             probes = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
         probes = np.ascontiguousarray(probes, dtype=np.int64)
+        m_sub, ksub, dsub = self.pq.codebooks.shape
         if self.score == "l2":
             diff = queries[:, None, :] - self.coarse[probes]
             term1 = np.einsum("qpd,qpd->qp", diff, diff).astype(np.float32)
-            if self.mode == kern.IVF_L2_PRECOMPUTED:
-                tables = kern.dot_tables(queries, self.pq.codebooks, -2.0)
-            else:
-                tables = np.zeros((len(queries), self.pq.m, self.pq.ksub), np.float32)
         else:
             term1 = np.ascontiguousarray(np.take_along_axis(scores, probes, 1), np.float32)
-            tables = kern.dot_tables(queries, self.pq.codebooks, -1.0)
+        if self.mode == kern.IVF_L2_RESIDUAL:
+            tables = np.zeros((m_sub, 1, ksub), np.float32)
+        else:
+            # (m, nq, ksub) = -2 <x_m, c_mj> (l2) or -<x_m, c_mj> (ip), one batched product
+            sub = queries.reshape(len(queries), m_sub, dsub).transpose(1, 0, 2)
+            tables = np.matmul(sub, self._scaled_codebooks_t)
         ids, dist, n_codes = kern.ivf_scan(
             queries, tables, probes, term1, self.term2, self.mode, self.coarse,
             self.pq.codebooks, self.offsets, self.codes, self.list_ids, self._candidates(k))
