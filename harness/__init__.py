@@ -23,14 +23,15 @@ _LAZY = {
         "DatasetUnavailableError", "DuplicateNameError", "InvalidInputError",
         "PluginUnavailableError", "SuiteError", "UnknownNameError", "VecbenchError")},
     **{name: "harness.types" for name in (
-        "AttackInfo", "AttackTarget", "ClustererInfo", "DataKind", "Dataset", "DatasetInfo",
-        "ExecutorInfo",
+        "AttackInfo", "AttackTarget", "BitmapInfo", "ClustererInfo", "DataKind", "Dataset",
+        "DatasetInfo", "ExecutorInfo",
         "Index", "IndexCapabilities", "IndexInfo", "MeasureContext", "MeasureInfo", "MetricInfo",
         "Param", "SetData", "TaskInfo")},
 }
 
 __all__ = [
-    "AttackInfo", "AttackTarget", "BaseIndex", "ClustererInfo", "DataKind", "Dataset",
+    "AttackInfo", "AttackTarget", "BaseIndex", "BitmapInfo", "ClustererInfo", "DataKind",
+    "Dataset",
     "DatasetInfo", "DatasetUnavailableError", "DuplicateNameError", "ExecutorInfo", "Index",
     "IndexCapabilities",
     "IndexInfo", "InvalidInputError", "MeasureContext", "MeasureInfo", "MetricInfo", "Param",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from harness.types import (
         AttackInfo,
         AttackTarget,
+        BitmapInfo,
         ClustererInfo,
         DataKind,
         Dataset,

@@ -13,6 +13,7 @@ import pluggy
 
 from harness.types import (
     AttackInfo,
+    BitmapInfo,
     ClustererInfo,
     DatasetInfo,
     ExecutorInfo,
@@ -76,6 +77,16 @@ def register_clusterers(register: Callable[[ClustererInfo], None]) -> None:
     :param register: call ``register(ClustererInfo(...))`` once per clusterer. Its
         ``factory(**build_params)`` returns an object whose ``fit_predict(X)`` gives one
         integer label per row of ``X``.
+    """
+
+
+@hookspec
+def register_bitmaps(register: Callable[[BitmapInfo], None]) -> None:
+    """Register bitmap implementations (benchmarked by the ``bitmap-ops`` task).
+
+    :param register: call ``register(BitmapInfo(...))`` once per implementation. Its
+        ``factory(n_bits, ids=None, **build_params)`` returns a set of ids in ``[0, n_bits)``
+        with the operations of the bitmap protocol (``docs/bitmaps.md``).
     """
 
 

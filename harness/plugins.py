@@ -30,6 +30,7 @@ from harness import hookspecs
 from harness.registry import Registry
 from harness.types import (
     AttackInfo,
+    BitmapInfo,
     ClustererInfo,
     DatasetInfo,
     ExecutorInfo,
@@ -57,7 +58,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 HOOKS = ("register_indexes", "register_metrics", "register_datasets", "register_measures",
-         "register_attacks", "register_tasks", "register_clusterers", "register_executors")
+         "register_attacks", "register_tasks", "register_clusterers", "register_executors",
+         "register_bitmaps")
 
 
 @dataclass
@@ -141,6 +143,7 @@ class PluginHost:
                                                          ExecutorInfo),
             "register_clusterers": lambda info, who: _add(reg, "clusterer", info, who,
                                                           ClustererInfo),
+            "register_bitmaps": lambda info, who: _add(reg, "bitmap", info, who, BitmapInfo),
         }
         for hook_name in HOOKS:
             caller = getattr(self.pm.hook, hook_name)

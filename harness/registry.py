@@ -125,6 +125,10 @@ class Registry:
     def clusterers(self) -> Table[Any]:
         return self.table("clusterer")
 
+    @property
+    def bitmaps(self) -> Table[Any]:
+        return self.table("bitmap")
+
     def provided_by(self, provider: str) -> dict[str, list[str]]:
         """kind -> names that ``provider`` registered (families shown by their pattern)."""
         out: dict[str, list[str]] = {}

@@ -525,6 +525,48 @@ class ClustererInfo:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
+# --------------------------------------------------------------------------- bitmaps
+
+
+@dataclass(frozen=True)
+class BitmapInfo:
+    """Registration record of a bitmap implementation (benchmarked by the ``bitmap-ops`` task).
+
+    :param name: unique name (``"bitmap"``, ``"pyroaring"``).
+    :param factory: ``factory(n_bits, ids=None, **build_params) -> bitmap``: a set of ids in
+        ``[0, n_bits)`` holding ``ids``, with set / test / clear (single and batch), ``&``,
+        ``|``, ``^``, ``-`` and their in-place forms, ``len``, ``rank``, iteration,
+        cardinality-only operations and ``serialize`` / ``deserialize`` (the protocol is in
+        ``docs/bitmaps.md``).
+    :param description: one line for ``vecbench plugins``.
+    :param library: distribution name of the wrapped library, for version provenance.
+    :param requires: importable module names; if one is missing the bitmap is *unavailable*.
+    :param install_hint: what to run to make it available.
+    :param build_params: named parameters of the implementation (representation, ...).
+    :param query_params: named per-point parameters (the ``bitmap-ops`` task sweeps
+        ``n_bits`` and ``density``).
+    :param build_grid: default sweep over ``build_params``.
+    :param query_grid: default sweep over ``query_params``.
+    :param version: version of the plugin's own code (defaults to its distribution's).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    library: str | None = None
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
+    build_params: tuple[Param, ...] = ()
+    query_params: tuple[Param, ...] = ()
+    build_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    query_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    version: str | None = None
+
+    def missing_requirements(self) -> list[str]:
+        """Modules in ``requires`` that cannot be imported here."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+
 # --------------------------------------------------------------------------- tasks
 
 
