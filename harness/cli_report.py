@@ -218,8 +218,9 @@ def baseline_update(path: str, results: str | None, plugins: tuple[str, ...], pr
 @click.option("--alpha", type=float, default=0.05, show_default=True,
               help="A/B: significance level of the Mann-Whitney U test.")
 @click.option("--measure", "measures", multiple=True, metavar="NAME",
-              help="Measures to compare (A/B default: qps, p50_ms, build_seconds; "
-                   "baseline default: all of the baseline's); repeatable.")
+              help="Measures to compare (A/B default: qps, search_cpu_seconds, p50_ms, "
+                   "build_seconds, build_cpu_seconds; baseline default: all of the "
+                   "baseline's); repeatable.")
 @click.option("--repo", metavar="DIR", default=".", show_default=True,
               help="A/B: git repository of the code under test.")
 @click.option("--src", metavar="SUBDIR", default=".", show_default=True,

@@ -43,8 +43,17 @@ DEFAULT_TOLERANCE = 1e-3
 DEFAULT_FACTOR = 1.1
 DEFAULT_ALPHA = 0.05
 DEFAULT_SAMPLES = 5
+#: timings the A/B gate reads from a record's ``timing`` section (name -> (field, higher is
+#: better)): process CPU seconds, which time-slicing by other jobs on the machine does not
+#: inflate the way it inflates wall seconds; a list (one value per timed repetition) gives
+#: its median
+RECORD_TIMINGS: dict[str, tuple[str, bool]] = {
+    "search_cpu_seconds": ("batch_cpu_seconds", False),
+    "build_cpu_seconds": ("build_cpu_seconds", False),
+}
 #: timing measures compared by ``compare --ab`` unless others are named
-DEFAULT_TIMING_MEASURES = ("qps", "p50_ms", "build_seconds")
+DEFAULT_TIMING_MEASURES = ("qps", "search_cpu_seconds", "p50_ms", "build_seconds",
+                           "build_cpu_seconds")
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -150,13 +159,15 @@ def measure_directions(registry: Any = None, *,
 
 def check_timing_measures(names: Sequence[str], registry: Any = None) -> dict[str, bool]:
     """The named measures with their direction; each must be a registered measure that is
-    not deterministic (a deterministic one belongs to the baseline gate)."""
+    not deterministic (a deterministic one belongs to the baseline gate), or one of the
+    :data:`RECORD_TIMINGS`."""
     every = measure_directions(registry)
     timing = measure_directions(registry, deterministic=False)
+    timing.update({k: higher for k, (_, higher) in RECORD_TIMINGS.items()})
     out = {}
     for name in names:
-        if name not in every:
-            raise UnknownNameError("measure", name, every)
+        if name not in every and name not in timing:
+            raise UnknownNameError("measure", name, [*every, *RECORD_TIMINGS])
         if name not in timing:
             raise InvalidInputError(f"{name!r} is a deterministic measure: compare it against "
                                     "a baseline (vecbench compare PATH), not by timing A/B")
@@ -719,9 +730,10 @@ def compare_timings(reference_runs: Sequence[Sequence[Mapping[str, Any]]],
     """Compare timing ``measures`` (name -> higher is better) of two sets of runs.
 
     Each run is the list of records one suite run wrote; a point's samples on a side are
-    its ``ok`` values over that side's runs. Every record must come from one machine
-    (:func:`same_machine`). A point measured on one side only, or with no sample on a side,
-    is reported ``failed``.
+    its ``ok`` values over that side's runs (:func:`sample_value`). Every record must come
+    from one machine (:func:`same_machine`). A point with samples on one side only is
+    reported ``failed``; a measure with no sample on either side (it does not apply to the
+    point's task) is left out.
     """
     if not measures:
         raise InvalidInputError("name at least one timing measure to compare")
@@ -738,7 +750,7 @@ def compare_timings(reference_runs: Sequence[Sequence[Mapping[str, Any]]],
                 slot["statuses"].append(rec.get("status"))
                 if rec.get("status") == "ok":
                     for m in measures:
-                        v = _number((rec.get("measures") or {}).get(m))
+                        v = sample_value(rec, m)
                         if v is not None:
                             slot["values"][m].append(v)
         return out
@@ -752,6 +764,8 @@ def compare_timings(reference_runs: Sequence[Sequence[Mapping[str, Any]]],
         for m, higher in measures.items():
             a = ref[key]["values"][m] if key in ref else []
             b = cur[key]["values"][m] if key in cur else []
+            if not a and not b and key in ref and key in cur:
+                continue  # the measure does not apply to this point (another task)
             if not a or not b:
                 side = "reference" if not a else "current"
                 statuses = (ref.get(key) if not a else cur.get(key)) or {"statuses": []}
@@ -771,6 +785,18 @@ def compare_timings(reference_runs: Sequence[Sequence[Mapping[str, Any]]],
                      "samples (--samples)")
     return TimingReport(findings, factor, alpha, machine, reference_label, current_label,
                         notes)
+
+
+def sample_value(record: Mapping[str, Any], measure: str) -> float | None:
+    """One run's value of a timing measure: from the record's measures, or for the
+    :data:`RECORD_TIMINGS` from its ``timing`` section (median of a list)."""
+    if measure in RECORD_TIMINGS:
+        value = (record.get("timing") or {}).get(RECORD_TIMINGS[measure][0])
+        if isinstance(value, (list, tuple)):
+            values = [v for v in map(_number, value) if v is not None]
+            return _median(values)
+        return _number(value)
+    return _number((record.get("measures") or {}).get(measure))
 
 
 def _median(values: Sequence[float]) -> float | None:

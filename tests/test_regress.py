@@ -12,6 +12,7 @@ import copy
 import itertools
 import json
 import math
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from harness.regress import (
     Side,
     Tolerance,
     ab_runs,
+    check_timing_measures,
     compare_baseline,
     compare_timings,
     describe_point,
@@ -42,6 +44,7 @@ from harness.regress import (
     measure_directions,
     min_p_value,
     point_key,
+    sample_value,
     save_baseline,
     update_baseline,
 )
@@ -432,6 +435,38 @@ def test_compare_timings_reports_points_without_samples_and_weak_designs():
     assert any("smallest attainable p-value" in n for n in rep.notes)
     with pytest.raises(InvalidInputError, match="at least one timing measure"):
         compare_timings(ref, cur, {})
+
+
+def test_cpu_seconds_come_from_the_record_timing_and_resist_time_slicing():
+    """Wall time shared with other jobs swings 3x run to run; process CPU seconds do not.
+    A 2x slowdown hidden in the wall-clock noise is still caught on CPU seconds."""
+    rng = np.random.default_rng(4)
+
+    def runs(cpu_per_batch: float, n: int) -> list[list[dict]]:
+        out = []
+        for _ in range(n):
+            share = rng.uniform(0.3, 1.0)  # fraction of a core the process got
+            cpu = [cpu_per_batch * math.exp(rng.normal(0, 0.03)) for _ in range(3)]
+            r = rec("x", {"ef": 10}, qps=1000 / (cpu_per_batch / share))
+            r["timing"] = {"batch_cpu_seconds": cpu, "build_cpu_seconds": 0.5}
+            attack = rec("pgd", robust_accuracy=0.5)
+            attack["spec"]["task"] = "attack"
+            out.append([r, attack])
+        return out
+
+    ref, cur = runs(0.1, 5), runs(0.2, 5)
+    assert sample_value(ref[0][0], "search_cpu_seconds") == pytest.approx(
+        statistics.median(ref[0][0]["timing"]["batch_cpu_seconds"]))
+    assert sample_value(ref[0][0], "build_cpu_seconds") == 0.5
+    assert sample_value(ref[0][1], "search_cpu_seconds") is None
+    rep = compare_timings(ref, cur, check_timing_measures(["search_cpu_seconds", "qps"]))
+    got = {(f.describe.split()[2], f.measure): f for f in rep.findings}
+    assert set(got) == {("x", "search_cpu_seconds"), ("x", "qps")}  # attack: not applicable
+    cpu = got[("x", "search_cpu_seconds")]
+    assert cpu.status == "slower" and cpu.ratio == pytest.approx(2.0, rel=0.1)
+    assert cpu.p_value == pytest.approx(min_p_value(5, 5))
+    with pytest.raises(UnknownNameError, match="search_cpu_seconds"):
+        check_timing_measures(["search_cpu_second"])
 
 
 # --------------------------------------------------------------------------- A/B machinery
