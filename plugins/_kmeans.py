@@ -127,7 +127,8 @@ def _split_empty(centroids: np.ndarray, counts: np.ndarray) -> int:
     return n_split
 
 
-def check_training_size(n: int, k: int, min_points_per_centroid: int, what: str) -> None:
+def check_training_size(n: int, k: int, min_points_per_centroid: int, what: str,
+                        warn: bool = True) -> None:
     """Raise a clear error when ``n`` points cannot train ``k`` centroids; warn when thin."""
     need = k * max(1, min_points_per_centroid)
     if n < need:
@@ -135,7 +136,7 @@ def check_training_size(n: int, k: int, min_points_per_centroid: int, what: str)
             f"{what}: {n} training points for {k} centroids; at least {need} are needed "
             f"({max(1, min_points_per_centroid)} per centroid). Train on more points or use "
             "fewer centroids (lower nbits or nlist)")
-    if n < WARN_POINTS_PER_CENTROID * k:
+    if warn and n < WARN_POINTS_PER_CENTROID * k:
         warnings.warn(
             f"{what}: {n} training points for {k} centroids is fewer than "
             f"{WARN_POINTS_PER_CENTROID} per centroid; the centroids may be poor",
@@ -144,7 +145,7 @@ def check_training_size(n: int, k: int, min_points_per_centroid: int, what: str)
 
 def kmeans(x: np.ndarray, k: int, *, niter: int = 25, seed: int = 1234,
            max_points_per_centroid: int = 256, min_points_per_centroid: int = 1,
-           what: str = "k-means") -> KMeansResult:
+           what: str = "k-means", warn: bool = True) -> KMeansResult:
     """Lloyd's k-means with squared L2, seeded and deterministic.
 
     :param x: training points, (n, d); converted to float32.
@@ -154,6 +155,7 @@ def kmeans(x: np.ndarray, k: int, *, niter: int = 25, seed: int = 1234,
     :param max_points_per_centroid: subsample to at most this many points per centroid.
     :param min_points_per_centroid: fewer training points per centroid is an error.
     :param what: name used in error messages (e.g. "pq sub-space 3").
+    :param warn: warn below 39 points per centroid (callers that checked already pass False).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
@@ -163,7 +165,7 @@ def kmeans(x: np.ndarray, k: int, *, niter: int = 25, seed: int = 1234,
     if niter < 0:
         raise InvalidInputError(f"{what}: niter must be >= 0, got {niter}")
     n = x.shape[0]
-    check_training_size(n, k, min_points_per_centroid, what)
+    check_training_size(n, k, min_points_per_centroid, what, warn)
     rng = np.random.default_rng(seed)
     cap = max_points_per_centroid * k
     if max_points_per_centroid > 0 and n > cap:

@@ -25,7 +25,7 @@ import numpy as np
 from harness import BaseIndex, IndexCapabilities, IndexInfo, InvalidInputError, Param, hookimpl
 from harness.types import resolve_params
 from plugins import _pq_kernels as kern
-from plugins._kmeans import assign, kmeans
+from plugins._kmeans import assign, check_training_size, kmeans
 
 #: metric names accepted, mapped to the two kinds of tables
 METRICS = {"euclidean": "l2", "l2": "l2", "sqeuclidean": "l2",
@@ -93,13 +93,14 @@ class ProductQuantizer:
     def train(self, x: Any) -> ProductQuantizer:
         """Train one k-means codebook per sub-space on ``x`` (n, d)."""
         x = self._check(x, "training data")
+        check_training_size(len(x), self.ksub, self.min_points_per_centroid, "pq")
         for sub in range(self.m):
             part = np.ascontiguousarray(x[:, sub * self.dsub:(sub + 1) * self.dsub])
             self.codebooks[sub] = kmeans(
                 part, self.ksub, niter=self.niter, seed=self.seed,
                 max_points_per_centroid=self.max_points_per_centroid,
                 min_points_per_centroid=self.min_points_per_centroid,
-                what=f"pq sub-space {sub}").centroids
+                what=f"pq sub-space {sub}", warn=False).centroids
         self.trained = True
         self._sdc = {}
         return self
