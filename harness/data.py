@@ -376,6 +376,14 @@ def _hdf5_metric(f: Any, path: Any) -> str:
     return metric
 
 
+def _shape_2d(f: Any, path: Any, key: str) -> tuple[int, int]:
+    """Shape of a 2-D HDF5 dataset, or a clear error naming the file and key."""
+    shape = tuple(f[key].shape)
+    if len(shape) != 2:
+        raise InvalidInputError(f"{path}: dataset {key!r} must be 2-D, got shape {shape}")
+    return int(shape[0]), int(shape[1])
+
+
 def _sets_from_flat(flat: np.ndarray, sizes: np.ndarray, path: Any, key: str) -> SetData:
     sizes = np.asarray(sizes, dtype=np.int64).ravel()
     if sizes.size == 0 or sizes.min() < 0 or int(sizes.sum()) != flat.size:
@@ -419,11 +427,12 @@ def hdf5_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             dim = int(f.attrs.get("dimension", 0))
             kind = DataKind.SETS
         else:
-            n_train, dim = (int(v) for v in f["train"].shape[:2])
-            n_test = int(f["test"].shape[0])
+            n_train, dim = _shape_2d(f, path, "train")
+            n_test = _shape_2d(f, path, "test")[0]
             kind = DataKind.BINARY if bits or f["train"].dtype == bool else DataKind.DENSE
         return {"metric": metric, "kind": kind, "n_train": n_train, "n_test": n_test,
-                "dim": dim, "gt_depth": int(f["neighbors"].shape[1]) if "neighbors" in f else 0}
+                "dim": dim,
+                "gt_depth": _shape_2d(f, path, "neighbors")[1] if "neighbors" in f else 0}
 
 
 def read_hdf5(path: str | os.PathLike[str]) -> Dataset:
@@ -447,8 +456,15 @@ def read_hdf5(path: str | os.PathLike[str]) -> Dataset:
         else:
             kind = DataKind.DENSE
             train, test = train_raw, test_raw
-        neighbors = _hdf5_read(f, path, "neighbors") if "neighbors" in f else None
-        distances = _hdf5_read(f, path, "distances") if "distances" in f else None
+        gt = {}
+        for key in ("neighbors", "distances"):
+            if key in f:
+                rows, _ = _shape_2d(f, path, key)
+                if rows != len(test):
+                    raise InvalidInputError(f"{path}: {key!r} has {rows} rows for "
+                                            f"{len(test)} test queries")
+                gt[key] = _hdf5_read(f, path, key)
+        neighbors, distances = gt.get("neighbors"), gt.get("distances")
         labels = {key: _hdf5_read(f, path, key) for key in ("train_labels", "test_labels")
                   if key in f}
         name = _attr_str(f.attrs.get("name", Path(path).stem))
