@@ -27,13 +27,12 @@ import hashlib
 import itertools
 import json
 import re
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from harness.errors import SuiteError, UnknownNameError, VecbenchError
 from harness.registry import Registry

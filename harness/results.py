@@ -283,7 +283,7 @@ def merge_results(sources: list[Path], into: Path) -> dict[str, Any]:
                 os.replace(staging, target)
             summary["copied"] += 1
     rebuild_catalog(into)
-    entry = {**summary, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    entry = {**summary, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     with open(into / "merge-log.jsonl", "a") as fh:
         fh.write(json.dumps(entry, sort_keys=True) + "\n")
     return summary

@@ -19,7 +19,7 @@ import numpy as np
 # --------------------------------------------------------------------------- data kinds
 
 
-class DataKind(str, enum.Enum):
+class DataKind(enum.StrEnum):
     """How a dataset's vectors are stored.
 
     - ``dense``: float32 array (n, d).
