@@ -76,7 +76,7 @@ def exact_knn(metric: BoundMetric, queries: np.ndarray, train: np.ndarray, k: in
             order = np.lexsort((pool, d[r, pool]))[:k]
             ids[s + r] = pool[order]
             dists[s + r] = d[r, pool[order]]
-        if ranks is not None:
+        if ranks is not None and items is not None:
             own = d[np.arange(len(d)), items[s:s + BLOCK]]
             ranks[s:s + BLOCK] = (d < own[:, None]).sum(axis=1)
     return ExactAnswer(ids, dists, ranks)

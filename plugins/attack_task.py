@@ -413,6 +413,7 @@ def _search_measures(setup: Setup, x_adv: np.ndarray) -> tuple[dict[str, Any], d
 
     k, metric, train, x = setup.k, setup.metric, setup.train, setup.x
     gt = setup.clean_gt
+    assert gt is not None and setup.clean_ids is not None
     gt_d = gt.distances[:, :k]
     target = setup.target
     ids_adv = target.search(x_adv, k)
@@ -573,11 +574,11 @@ def plot_attack(df: Any, out_dir: str | Path) -> list[Path]:
                 ["dataset", "_target", "_norm", "index"], sort=True):
             fig = Figure(figsize=(7.0, 4.8), layout="constrained")
             ax = fig.add_subplot()
-            colours = matplotlib.colormaps["tab10"].colors
+            palette = matplotlib.colormaps["tab10"]
             sem = _curves(panel, "_target_index", "recall_semantic")
             fid = _curves(panel, "_target_index", "recall_fidelity")
             for j, name in enumerate(sorted(set(sem) | set(fid))):
-                colour = colours[j % len(colours)]
+                colour = palette(j % 10)
                 if name in sem:
                     ax.plot(*sem[name], color=colour, marker="o", markersize=4,
                             label=f"{name}: vs clean neighbours")
