@@ -374,18 +374,26 @@ def leaderboard(results: str | None, recall: float, as_json: bool) -> None:
 @click.option("--out", "out", metavar="DIR", default="plots", show_default=True,
               help="Folder for the figures.")
 def plot(results: str | None, out: str) -> None:
-    """Recall vs QPS (log scale), one figure per dataset, PNG and SVG."""
+    """Each task's figures: recall vs QPS (log scale) per dataset for search, robustness
+    against budget for attacks, ...; PNG and SVG."""
     _plot(_results_dir(results), Path(out), quiet=False)
 
 
 def _plot(results_dir: Path, out: Path, quiet: bool) -> None:
-    from harness.report import plot_recall_qps
+    from harness.plugins import get_registry
     from harness.results import load_results
 
     df = load_results(results_dir)
     if df.empty:
         raise VecbenchError(f"no records in {results_dir} to plot")
-    paths = plot_recall_qps(df, out)
+    registry = get_registry()
+    paths = []
+    for task_name in sorted(set(df["task"].dropna())):
+        if task_name not in registry.tasks:
+            continue
+        task = registry.tasks.get(task_name)
+        if task.plot is not None:
+            paths += task.plot(df[df["task"] == task_name], out)
     if not quiet:
         for path in paths:
             click.echo(f"wrote {path}")

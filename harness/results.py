@@ -218,6 +218,8 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
         row[f"build.{name}"] = value
     for name, value in spec.get("query", {}).items():
         row[f"query.{name}"] = value
+    for name, value in (spec.get("extra") or {}).items():
+        row[f"extra.{name}"] = value
     for name, value in (record.get("measures") or {}).items():
         row[name] = value
     ds = record.get("dataset") or {}

@@ -185,8 +185,9 @@ class Session:
 
     def _plugin_version(self, spec: Spec) -> str:
         entry = self._plugin_table(spec).get_entry(spec.index)
-        if entry.info.version:
-            return entry.info.version
+        own = getattr(entry.info, "version", None)
+        if own:
+            return own
         status = self.host.status.get(entry.provider)
         return (status.version if status and status.version else "") or ""
 
@@ -249,8 +250,12 @@ class Session:
 
     def _report_line(self, rec: dict[str, Any], outcome: PointOutcome) -> None:
         m = rec.get("measures") or {}
+        task = self.registry.tasks.get(outcome.spec.task)
+        shown = task.summary_measures or ("recall", "qps")
+        figures = " ".join(f"{name}={_fmt(m.get(name), 0 if name == 'qps' else 3)}"
+                           for name in shown)
         line = (f"    {rec['status']:<14} {rec['spec']['index']} query {outcome.spec.query} "
-                f"recall={_fmt(m.get('recall'))} qps={_fmt(m.get('qps'), 0)}")
+                f"{figures}")
         if rec["status"] != "ok" and rec.get("error"):
             line += f"  ({rec['error'].strip().splitlines()[-1][:160]})"
         self.progress(line)

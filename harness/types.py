@@ -465,10 +465,12 @@ class AttackInfo:
     """Registration record of an attack plugin.
 
     :param name: unique name (``"fgsm"``, ``"pgd"``).
-    :param factory: ``factory(**build_params) -> attack`` with
-        ``attack.generate(target, x, y, eps, rng) -> x_adv``.
+    :param factory: ``factory(norm=..., bounds=..., **build_params) -> attack`` with
+        ``attack.generate(target, x, y, eps, rng) -> x_adv``; ``norm`` and ``bounds`` come
+        from the ``attack`` task's run keys.
     :param build_params: named parameters of the attack (steps, step size, ...).
-    :param query_params: named per-point parameters (e.g. the budget ``eps``).
+    :param query_params: named per-point parameters; the ``attack`` task reads the budget
+        from ``eps_rel`` (relative to the median 1-NN distance) or ``eps_abs``.
     :param build_grid: default sweep over ``build_params``.
     :param query_grid: default sweep over ``query_params``.
     :param norms: norms it supports (``"linf"``, ``"l2"``).
@@ -592,6 +594,9 @@ class TaskInfo:
     :param run_keys: further ``[[run]]`` keys the task accepts (name -> description); their
         values are kept in ``Spec.extra`` and are part of the spec's identity.
     :param description: one line for ``vecbench suites``.
+    :param plot: ``plot(df, out_dir) -> list[Path]``: the task's figures from the tidy
+        results frame (only its own records); ``vecbench plot`` and ``vecbench run`` call it.
+    :param summary_measures: measures shown in the progress line of ``vecbench run``.
     """
 
     name: str
@@ -600,6 +605,8 @@ class TaskInfo:
     plugin_key: str | None = None
     run_keys: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    plot: Callable[[Any, Any], list[Any]] | None = None
+    summary_measures: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -445,7 +445,8 @@ def register_tasks(register: Any) -> None:
     """Register the ``attack`` task."""
     register(TaskInfo(
         name="attack", worker=attack_worker, plugin_kind="attack", plugin_key="attack",
-        run_keys=RUN_KEYS,
+        run_keys=RUN_KEYS, plot=plot_attack,
+        summary_measures=("robust_accuracy", "success_rate", "recall_semantic"),
         description="robustness under attack: robust accuracy of classifiers and recall of "
                     "k-NN search over budgets"))
 
