@@ -155,51 +155,61 @@ def minhash_signatures(indptr: np.ndarray, indices: np.ndarray, a: np.ndarray, b
 
 
 @njit(cache=True)
-def _row_cmp(x: np.ndarray, i: int, y: np.ndarray, j: int, width: int) -> int:
-    """Lexicographic comparison of ``x[i, :width]`` and ``y[j, :width]``: -1, 0 or 1."""
-    for c in range(width):
-        u = x[i, c]
-        v = y[j, c]
-        if u < v:
-            return -1
-        if u > v:
-            return 1
-    return 0
-
-
-@njit(cache=True)
 def lex_argsort(rows: np.ndarray) -> np.ndarray:
-    """Stable argsort of the rows of a 2-D uint32 array in lexicographic order (merge sort)."""
+    """Stable argsort of the rows of a 2-D uint32 array in lexicographic order.
+
+    An LSD radix sort (four 16-bit digits) on a 64-bit key made of the first two columns,
+    then an insertion sort of each run of equal keys on the remaining columns (such runs are
+    near-duplicate rows: short, or already in order when the rows are equal)."""
     n = rows.shape[0]
     width = rows.shape[1]
+    key = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        high = np.uint64(rows[i, 0]) << _S32
+        low = np.uint64(rows[i, 1]) if width > 1 else _ZERO
+        key[i] = high | low
     order = np.arange(n).astype(np.int32)
     buf = np.empty(n, dtype=np.int32)
-    run = 1
-    while run < n:
-        for lo in range(0, n, 2 * run):
-            mid = min(lo + run, n)
-            hi = min(lo + 2 * run, n)
-            i = lo
-            j = mid
-            out = lo
-            while i < mid and j < hi:
-                if _row_cmp(rows, order[j], rows, order[i], width) < 0:
-                    buf[out] = order[j]
-                    j += 1
-                else:
-                    buf[out] = order[i]
-                    i += 1
-                out += 1
-            while i < mid:
-                buf[out] = order[i]
-                i += 1
-                out += 1
-            while j < hi:
-                buf[out] = order[j]
-                j += 1
-                out += 1
+    kbuf = np.empty(n, dtype=np.uint64)
+    count = np.empty(65537, dtype=np.int64)
+    digit_mask = np.uint64(0xFFFF)
+    for shift in range(0, 64, 16):
+        sh = np.uint64(shift)
+        count[:] = 0
+        for i in range(n):
+            count[np.int64((key[i] >> sh) & digit_mask) + 1] += 1
+        for v in range(65536):
+            count[v + 1] += count[v]
+        for i in range(n):
+            dgt = np.int64((key[i] >> sh) & digit_mask)
+            pos = count[dgt]
+            buf[pos] = order[i]
+            kbuf[pos] = key[i]
+            count[dgt] = pos + 1
         order, buf = buf, order
-        run *= 2
+        key, kbuf = kbuf, key
+    if width > 2:
+        start = 0
+        while start < n:
+            end = start + 1
+            while end < n and key[end] == key[start]:
+                end += 1
+            for i in range(start + 1, end):
+                item = order[i]
+                pos = i
+                while pos > start:
+                    prev = order[pos - 1]
+                    less = False
+                    for c in range(2, width):
+                        if rows[item, c] != rows[prev, c]:
+                            less = rows[item, c] < rows[prev, c]
+                            break
+                    if not less:
+                        break
+                    order[pos] = prev
+                    pos -= 1
+                order[pos] = item
+            start = end
     return order
 
 
@@ -208,19 +218,21 @@ def build_bands(signatures: np.ndarray, n_bands: int, rows: int) -> tuple[np.nda
     """Sorted band tables: ``band_rows[b]`` is band b of every signature in lexicographic order
     and ``band_ids[b]`` the item of each sorted row."""
     n = signatures.shape[0]
+    blocks = np.empty((n_bands, n, rows), dtype=np.uint32)
+    for i in range(n):  # one sequential pass over the signatures
+        for band in range(n_bands):
+            c0 = band * rows
+            for c in range(rows):
+                blocks[band, i, c] = signatures[i, c0 + c]
     band_rows = np.empty((n_bands, n, rows), dtype=np.uint32)
     band_ids = np.empty((n_bands, n), dtype=np.int32)
-    block = np.empty((n, rows), dtype=np.uint32)
     for band in range(n_bands):
-        c0 = band * rows
+        order = lex_argsort(blocks[band])
         for i in range(n):
+            item = order[i]
+            band_ids[band, i] = item
             for c in range(rows):
-                block[i, c] = signatures[i, c0 + c]
-        order = lex_argsort(block)
-        for i in range(n):
-            band_ids[band, i] = order[i]
-            for c in range(rows):
-                band_rows[band, i, c] = block[order[i], c]
+                band_rows[band, i, c] = blocks[band, item, c]
     return band_rows, band_ids
 
 
