@@ -70,6 +70,33 @@ def _assign_direct(x: np.ndarray, ct: np.ndarray, cnorm: np.ndarray,
         dist[i] = bv
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _assign_d8(x: np.ndarray, ct: np.ndarray, cnorm: np.ndarray,
+               labels: np.ndarray, dist: np.ndarray) -> None:
+    """:func:`_assign_direct` unrolled for 8-d vectors (the usual PQ sub-space, d = 8m): the
+    coordinates stay in registers and the loop over centroids vectorizes."""
+    n = x.shape[0]
+    k = ct.shape[1]
+    buf = np.empty(k, np.float32)
+    r0, r1, r2, r3 = ct[0], ct[1], ct[2], ct[3]
+    r4, r5, r6, r7 = ct[4], ct[5], ct[6], ct[7]
+    m2 = np.float32(-2.0)
+    for i in range(n):
+        x0, x1, x2, x3 = m2 * x[i, 0], m2 * x[i, 1], m2 * x[i, 2], m2 * x[i, 3]
+        x4, x5, x6, x7 = m2 * x[i, 4], m2 * x[i, 5], m2 * x[i, 6], m2 * x[i, 7]
+        for c in range(k):
+            buf[c] = (cnorm[c] + x0 * r0[c] + x1 * r1[c] + x2 * r2[c] + x3 * r3[c]
+                      + x4 * r4[c] + x5 * r5[c] + x6 * r6[c] + x7 * r7[c])
+        best = 0
+        bv = buf[0]
+        for c in range(1, k):
+            if buf[c] < bv:
+                bv = buf[c]
+                best = c
+        labels[i] = best
+        dist[i] = bv
+
+
 def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (squared L2) of every row of ``x``.
 
@@ -81,7 +108,9 @@ def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray
     labels = np.empty(n, np.int64)
     dist = np.empty(n, np.float32)
     cnorm = np.einsum("ij,ij->i", c, c)
-    if d <= DIRECT_MAX_DIM:
+    if d == 8:
+        _assign_d8(x, np.ascontiguousarray(c.T), cnorm, labels, dist)
+    elif d <= DIRECT_MAX_DIM:
         _assign_direct(x, np.ascontiguousarray(c.T), cnorm, labels, dist)
     else:
         for s in range(0, n, _BLOCK):

@@ -326,8 +326,8 @@ class _PQBase(BaseIndex):
         kern.adc_distances(tables, codes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            kmeans(x, 4, niter=1, seed=0)
-            kmeans(np.tile(x, (1, 8)), 4, niter=1, seed=0)
+            for width in (1, 2, 8):  # direct kernel, its 8-d form, BLAS
+                kmeans(np.tile(x, (1, width)), 4, niter=1, seed=0)
         coarse = x[:2].copy()
         term2 = kern.ivf_l2_term2(coarse, cb)
         probes = np.zeros((3, 1), np.int64)

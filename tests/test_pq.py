@@ -31,7 +31,7 @@ def _quiet_thin_training() -> None:
 # --------------------------------------------------------------------------- k-means
 
 
-@pytest.mark.parametrize("d", [3, 40])  # the direct kernel and the BLAS path
+@pytest.mark.parametrize("d", [3, 8, 40])  # the direct kernel, its 8-d form, BLAS
 def test_assign_is_the_nearest_centroid(d: int) -> None:
     x = gaussian(2000, d, 1)
     c = gaussian(37, d, 2)
