@@ -81,7 +81,17 @@ class LocalExecutor:
 
 
 def _run_remote(job: GroupJob) -> list[PointOutcome]:
-    """Run one build group on a Dask worker (still in its own child process there)."""
+    """Run one build group on a Dask worker (still in its own child process there).
+
+    Dask's nanny starts worker processes as daemons, and Python refuses to let a daemon
+    start children; the group's child is killed with its parent anyway (PR_SET_PDEATHSIG in
+    the runner), so the flag is lifted for this process.
+    """
+    import multiprocessing
+
+    proc = multiprocessing.current_process()
+    if proc._config.get("daemon"):  # type: ignore[attr-defined]
+        proc._config["daemon"] = False  # type: ignore[attr-defined]
     return list(run_group(job))
 
 
