@@ -104,8 +104,8 @@ def html_table(df: pd.DataFrame, columns: Sequence[str] | None = None, *,
     out.append("<tbody>")
     for i in range(len(df)):
         tds = []
-        for cells, numeric, raw in rendered:
-            if numeric:
+        for cells, _, raw in rendered:
+            if raw is not None:
                 tds.append(f'<td class="num" data-value="{raw[i]}">{_e(cells[i])}</td>')
             else:
                 tds.append(f"<td>{_e(cells[i])}</td>")

@@ -555,9 +555,14 @@ def test_git_reference_exports_the_revision_and_cleans_up(demo_repo):
         pass
 
 
-def test_compare_ab_runs_each_side_with_its_own_code(demo_repo, tmp_path):
+def test_compare_ab_runs_each_side_with_its_own_code(demo_repo, tmp_path, monkeypatch):
     """Both sides for real (one sample each, so no verdict is possible): the records of the
     reference side come from revision 1 and those of the current side from the work tree."""
+    import importlib.metadata as md
+
+    needed = {"metrics", "datasets", "measures", "tasks", "executors"}
+    others = sorted(e.name for e in md.entry_points(group="vecbench") if e.name not in needed)
+    monkeypatch.setenv("VECBENCH_DISABLE_PLUGINS", ",".join(others))  # faster start-up
     work = tmp_path / "work"
     result = CliRunner().invoke(main, [
         "compare", "--ab", "HEAD~1", "--repo", str(demo_repo), "--suite",
