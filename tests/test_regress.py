@@ -34,6 +34,7 @@ from harness.regress import (
     compare_baseline,
     compare_timings,
     describe_point,
+    folder_reference,
     git_reference,
     judge,
     latest_records,
@@ -553,6 +554,13 @@ def test_git_reference_exports_the_revision_and_cleans_up(demo_repo):
     with pytest.raises(InvalidInputError, match="unknown git revision 'nope'"), \
             git_reference("nope", demo_repo):
         pass
+
+
+def test_folder_reference_puts_the_folder_first(tmp_path):
+    side = folder_reference(tmp_path)
+    assert side.name == "reference" and side.pythonpath == (str(tmp_path.resolve()),)
+    with pytest.raises(InvalidInputError, match="reference folder not found"):
+        folder_reference(tmp_path / "nope")
 
 
 def test_compare_ab_runs_each_side_with_its_own_code(demo_repo, tmp_path, monkeypatch):
