@@ -14,7 +14,8 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _replace_top(hd: np.ndarray, hi: np.ndarray, k: int, d: float, i: int) -> None:
+def _replace_top(hd: np.ndarray, hi: np.ndarray, k: int, d: float | np.floating,
+                 i: int) -> None:
     """Replace the root of the max-heap (hd, hi) by (d, i) and restore the heap."""
     pos = 0
     while True:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness import BaseIndex, IndexCapabilities, IndexInfo, InvalidInputError, Param, hookimpl
-from harness.types import resolve_params
+from harness.types import VectorData, resolve_params
 from harness.validation import check_dense
 from plugins import _kdtree_kernels as kern
 
@@ -112,7 +112,8 @@ class KDTreeIndex(BaseIndex):
         self._n_queries = 0
 
     # ---- contract
-    def _build(self, data: np.ndarray) -> None:
+    def _build(self, data: VectorData) -> None:
+        assert isinstance(data, np.ndarray)
         (points, perm, start, end, left, right, split_dim, _split_val, lo, hi,
          depth) = kern.build_tree(data, self.leaf_size, self.median)
         self.data = points
@@ -126,7 +127,8 @@ class KDTreeIndex(BaseIndex):
         super().set_query_params(**params)
         self.eps = float(resolved["eps"])
 
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(queries, np.ndarray)
         ids, dists, n_dist, n_leaves = kern.knn_query(
             queries, self.data, self.perm, self.start, self.end, self.left, self.right,
             self.split_dim, self.box_lo, self.box_hi, self._max_depth, k, self.code,

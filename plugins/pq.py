@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness import BaseIndex, IndexCapabilities, IndexInfo, InvalidInputError, Param, hookimpl
-from harness.types import resolve_params
+from harness.types import VectorData, resolve_params
 from plugins import _pq_kernels as kern
 from plugins._kmeans import assign, check_training_size, kmeans
 
@@ -346,14 +346,16 @@ class PQIndex(_PQBase):
     BUILD_PARAMS = PQ_BUILD_PARAMS
     QUERY_PARAMS = PQ_QUERY_PARAMS
 
-    def _build(self, data: np.ndarray) -> None:
+    def _build(self, data: VectorData) -> None:
+        assert isinstance(data, np.ndarray)
         t0 = time.perf_counter()
         self.pq = self._new_quantizer(data.shape[1]).train(data)
         self.train_seconds = time.perf_counter() - t0
         self.codes = self.pq.encode(data)
         self.vectors = data.copy() if self.params["refine"] else None
 
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(queries, np.ndarray)
         assert self.pq is not None and self.codes is not None
         if self.q["search_type"] == "sdc":
             tables = self.pq.sdc_tables(queries, self.score)
@@ -383,7 +385,8 @@ class IVFPQIndex(_PQBase):
             return -dots
         return self._coarse_norms[None, :] - 2.0 * dots
 
-    def _build(self, data: np.ndarray) -> None:
+    def _build(self, data: VectorData) -> None:
+        assert isinstance(data, np.ndarray)
         p = self.params
         nlist = int(p["nlist"])
         t0 = time.perf_counter()
@@ -423,7 +426,8 @@ class IVFPQIndex(_PQBase):
         """Number of vectors in each inverted list."""
         return np.diff(self.offsets)
 
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(queries, np.ndarray)
         assert self.pq is not None and self.codes is not None
         nprobe = min(int(self.q["nprobe"]), len(self.coarse))
         scores = self._coarse_scores(queries)
