@@ -1,11 +1,11 @@
 """The report and regression-gate commands of ``vecbench``: ``report``, ``baseline``,
 ``compare``.
 
-``install(main)`` adds them to the ``vecbench`` click group. Exit statuses of ``compare``
-(and of ``baseline update --check``): 0 nothing changed beyond tolerance; 1 a regression (a
-deterministic measure worse beyond tolerance, a point missing or failing, or a timing
-significantly slower beyond the factor); 3 only "re-baseline needed" (a dataset checksum or
-plugin version changed); 2 bad usage or bad input, as every ``vecbench`` command.
+``install(main)`` adds them to the ``vecbench`` click group. Exit statuses of ``compare``:
+0 nothing changed beyond tolerance; 1 a regression (a deterministic measure worse beyond
+tolerance, a point failing, or a timing significantly slower beyond the factor); 3 only
+"re-baseline needed" (a dataset checksum or plugin version changed, or the suite's points
+did); 2 bad usage or bad input, as every ``vecbench`` command.
 """
 
 from __future__ import annotations

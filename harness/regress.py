@@ -60,10 +60,12 @@ EXIT_REGRESSION = 1
 EXIT_REBASELINE = 3
 
 #: finding statuses that fail the deterministic gate (``strict`` adds :data:`CHANGES`)
-FAILING = ("regressed", "changed", "missing", "failed")
+FAILING = ("regressed", "changed", "failed")
 #: differences that pass unless the gate is strict
-CHANGES = ("improved", "fixed", "new")
-REBASELINE = ("rebaseline",)
+CHANGES = ("improved", "fixed")
+#: the baseline no longer describes the run: a point's key changed (dataset checksum,
+#: plugin version), or the suite's points changed (a baseline point not run, a new one)
+REBASELINE = ("rebaseline", "missing", "new")
 _ORDER = {s: i for i, s in enumerate((*FAILING, *REBASELINE, *CHANGES, "ok"))}
 
 
@@ -75,8 +77,14 @@ class CrossMachineError(InvalidInputError):
 
 
 def point_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a record's spec that define what was measured (its label dropped)."""
-    return {k: v for k, v in spec.items() if k != "label"}
+    """The fields of a record's spec that define what was measured: its label dropped, and
+    build and query parameters left at None (the plugin's "derive the default", the same
+    as not giving them) left out."""
+    out = {k: v for k, v in spec.items() if k != "label"}
+    for part in ("build", "query"):
+        if isinstance(out.get(part), Mapping):
+            out[part] = {k: v for k, v in out[part].items() if v is not None}
+    return out
 
 
 def point_key(spec: Mapping[str, Any]) -> str:
@@ -235,7 +243,7 @@ class Tolerance:
 
 
 def _utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _machine(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,10 +395,10 @@ class GateReport:
     @property
     def exit_code(self) -> int:
         """:data:`EXIT_REGRESSION` when something failed, else :data:`EXIT_REBASELINE` when
-        a point needs a new baseline, else :data:`EXIT_OK`."""
+        the baseline no longer describes the run (:data:`REBASELINE`), else :data:`EXIT_OK`."""
         if self.failing:
             return EXIT_REGRESSION
-        if self.count("rebaseline"):
+        if any(self.count(s) for s in REBASELINE):
             return EXIT_REBASELINE
         return EXIT_OK
 
@@ -456,12 +464,14 @@ def compare_baseline(baseline: Mapping[str, Any], records: Iterable[Mapping[str,
                      measures: Sequence[str] | None = None) -> GateReport:
     """Compare the latest record of each point of the baseline's suite with the baseline.
 
-    Per baseline point: ``missing`` (no record), ``rebaseline`` (dataset checksum or plugin
-    version changed), ``failed`` (the record is not ok though the baseline was), ``fixed``
-    (the reverse), else per measure of the baseline ``ok`` (within tolerance),
-    ``regressed`` / ``improved`` (beyond it, in the measure's bad / good direction) or
-    ``changed`` (measured in one and not the other). Records of points the baseline lacks
-    are ``new``. ``measures`` restricts the comparison to some of the baseline's measures.
+    Per baseline point: ``missing`` (no record: the suite changed, or the point was not
+    run), ``rebaseline`` (dataset checksum or plugin version changed), ``failed`` (the
+    record is not ok though the baseline was), ``fixed`` (the reverse), else per measure of
+    the baseline ``ok`` (within tolerance), ``regressed`` / ``improved`` (beyond it, in the
+    measure's bad / good direction) or ``changed`` (measured in one and not the other).
+    Records of points the baseline lacks are ``new``. ``missing``, ``new`` and
+    ``rebaseline`` ask for a new baseline rather than fail (:data:`REBASELINE`).
+    ``measures`` restricts the comparison to some of the baseline's measures.
     """
     tol = tolerance or Tolerance.from_dict(baseline.get("tolerance"))
     suite = str(baseline.get("suite"))
@@ -483,7 +493,8 @@ def compare_baseline(baseline: Mapping[str, Any], records: Iterable[Mapping[str,
         rec = current.get(key)
         if rec is None:
             findings.append(Finding("missing", key, desc,
-                                    note="no record of this point in the run"))
+                                    note="no record of this point in the run (suite changed, "
+                                         "or the point was not run)"))
             continue
         checksum = (rec.get("dataset") or {}).get("checksum")
         version = (rec.get("plugin") or {}).get("version")

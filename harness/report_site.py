@@ -298,7 +298,7 @@ def write_site(records: Path | str | Iterable[Mapping[str, Any]], out_dir: Path 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     site = Site(out)
-    generated = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    generated = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     df = records_frame(recs)
 
     (out / SITE_CSS).write_text(CSS)

@@ -83,7 +83,7 @@ def browser(tmp_path_factory):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     return write_site(_records(), tmp_path_factory.mktemp("site"),
-                      now=dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc))
+                      now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
 
 
 def _severe(driver) -> list[dict]:

@@ -28,7 +28,7 @@ from harness.report import ExportDependencyError, markdown_summary
 from harness.report_site import records_frame, write_site
 from harness.results import write_record
 
-NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 EVIL = "<script>alert(1)</script>"
 
 
