@@ -200,7 +200,7 @@ def baseline_update(path: str, results: str | None, plugins: tuple[str, ...], pr
 @plugin_option
 @tolerance_option
 @click.option("--strict", is_flag=True,
-              help="Deterministic gate: fail on improvements and new points too.")
+              help="Deterministic gate: fail on improvements and fixed points too.")
 @click.option("--ab", "ab", metavar="REF", default=None,
               help="Timing A/B against REF: a git revision of --repo, or a folder put first "
                    "on PYTHONPATH (a checkout, or a plugin version installed with pip "
