@@ -55,6 +55,26 @@ def _sorted_out(hd: np.ndarray, hi: np.ndarray, out_d: np.ndarray, out_i: np.nda
         out_i[s] = iv
 
 
+@numba.njit(cache=True, nogil=True)
+def smallest_per_row(scores: np.ndarray, count: int) -> np.ndarray:
+    """Column indices of the ``count`` smallest scores of every row (in no set order): the
+    lists to probe. A bounded heap per row; numpy's argpartition costs more on short rows."""
+    nq, ncol = scores.shape
+    out = np.empty((nq, count), np.int64)
+    hd = np.empty(count, np.float32)
+    hi = np.empty(count, np.int64)
+    for q in range(nq):
+        hd[:] = np.inf
+        hi[:] = -1
+        for c in range(ncol):
+            v = scores[q, c]
+            if v < hd[0] or hi[0] < 0:
+                _replace_top(hd, hi, count, v, c)
+        for t in range(count):
+            out[q, t] = hi[t]
+    return out
+
+
 # --------------------------------------------------------------------------- tables
 
 

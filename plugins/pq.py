@@ -330,7 +330,7 @@ class _PQBase(BaseIndex):
                 kmeans(np.tile(x, (1, width)), 4, niter=1, seed=0)
         coarse = x[:2].copy()
         term2 = kern.ivf_l2_term2(coarse, cb)
-        probes = np.zeros((3, 1), np.int64)
+        probes = kern.smallest_per_row(tables[:, 0, :].copy(), 1)
         term1 = np.zeros((3, 1), np.float32)
         offsets = np.array([0, 40, 40], np.int64)
         ivf_tables = np.ascontiguousarray(tables.transpose(1, 0, 2))  # (m, nq, ksub)
@@ -432,10 +432,9 @@ class IVFPQIndex(_PQBase):
         nprobe = min(int(self.q["nprobe"]), len(self.coarse))
         scores = self._coarse_scores(queries)
         if nprobe < scores.shape[1]:
-            probes = np.argpartition(scores, nprobe - 1, axis=1)[:, :nprobe]
+            probes = kern.smallest_per_row(np.ascontiguousarray(scores, np.float32), nprobe)
         else:
             probes = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-        probes = np.ascontiguousarray(probes, dtype=np.int64)
         m_sub, ksub, dsub = self.pq.codebooks.shape
         if self.score == "l2":
             diff = queries[:, None, :] - self.coarse[probes]
