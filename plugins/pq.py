@@ -330,7 +330,7 @@ class _PQBase(BaseIndex):
                 kmeans(np.tile(x, (1, width)), 4, niter=1, seed=0)
         coarse = x[:2].copy()
         term2 = kern.ivf_l2_term2(coarse, cb)
-        probes = kern.smallest_per_row(tables[:, 0, :].copy(), 1)
+        probes = kern.smallest_per_row(tables[:, 0, :2].copy(), 1)  # lists 0 or 1
         term1 = np.zeros((3, 1), np.float32)
         offsets = np.array([0, 40, 40], np.int64)
         ivf_tables = np.ascontiguousarray(tables.transpose(1, 0, 2))  # (m, nq, ksub)
