@@ -20,7 +20,8 @@ RSS growth over the process' RSS before ``fit_predict``, sampled every few milli
 The labels are kept as the array ``labels``.
 
 :func:`cluster_table` and :func:`plot_cluster` turn records (``harness.results``' frame)
-into one table and one figure per dataset.
+into one table and one figure per dataset; ``vecbench plot`` and ``vecbench run`` call
+:func:`plot_cluster` through the task's ``plot``.
 """
 
 from __future__ import annotations
@@ -220,18 +221,35 @@ def _fit_point(info: Any, spec: Any, x: np.ndarray, truth: np.ndarray, n_classes
 # --------------------------------------------------------------------------- reporting
 
 
-def _config_label(index: Any, build: Any) -> str:
+def _params(build: Any) -> dict[str, Any]:
     try:
-        params = json.loads(build) if isinstance(build, str) else dict(build or {})
+        return dict(json.loads(build) if isinstance(build, str) else (build or {}))
     except (TypeError, ValueError):
-        params = {}
-    shown = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in _QUIET_PARAMS)
-    return f"{index} [{shown}]" if shown else str(index)
+        return {}
+
+
+def _config_labels(index: list[Any], build: list[Any]) -> list[str]:
+    """``name [p=v,...]`` naming only the parameters that vary among a clusterer's rows
+    (seed, n_clusters and metric left out)."""
+    params = [_params(b) for b in build]
+    varying: dict[str, set[str]] = {}
+    for name in set(map(str, index)):
+        rows = [p for i, p in zip(index, params, strict=True) if str(i) == name]
+        keys = {k for p in rows for k in p} - set(_QUIET_PARAMS)
+        varying[name] = {k for k in keys
+                         if len({json.dumps(p.get(k), sort_keys=True) for p in rows}) > 1}
+    out = []
+    for i, p in zip(index, params, strict=True):
+        shown = ",".join(f"{k}={p.get(k)}" for k in sorted(varying[str(i)]))
+        out.append(f"{i} [{shown}]" if shown else str(i))
+    return out
 
 
 def cluster_table(df: Any) -> Any:
     """One row per (dataset, clusterer configuration): medians over seeds of ``ari``, ``nmi``,
-    ``seconds`` and ``peak_memory_bytes``, and the number of seeds; best ARI first."""
+    ``seconds`` and ``peak_memory_bytes``, and the number of seeds; best ARI first. A
+    configuration is labelled by the clusterer's name and the parameters that vary among
+    its records (seed, n_clusters and metric aside)."""
     import pandas as pd
 
     columns = ["dataset", "clusterer", "ari", "nmi", "seconds", "peak_memory_bytes", "seeds"]
@@ -243,8 +261,8 @@ def cluster_table(df: Any) -> Any:
     rows = df[(df["task"] == "cluster") & (df["status"] == "ok")]
     if len(rows) == 0:
         return pd.DataFrame(columns=columns)
-    rows = rows.assign(clusterer=[_config_label(i, b) for i, b in
-                                  zip(rows["index"], rows["build"], strict=True)])
+    rows = rows.assign(clusterer=_config_labels(rows["index"].tolist(),
+                                                rows["build"].tolist()))
     for col in ("ari", "nmi", "seconds", "peak_memory_bytes"):
         if col not in rows.columns:
             rows = rows.assign(**{col: np.nan})
@@ -266,6 +284,7 @@ def plot_cluster(df: Any, out_dir: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     table = cluster_table(df)
     out = Path(out_dir)
@@ -280,18 +299,30 @@ def plot_cluster(df: Any, out_dir: str | Path) -> list[Path]:
         height = 1.2 + 0.45 * len(names)
         fig = Figure(figsize=(10.0, height), layout="constrained")
         left, right = fig.subplots(1, 2, sharey=True, width_ratios=[2, 1])
-        left.barh(pos - 0.2, part["ari"].astype(float), height=0.4, label="ARI")
-        left.barh(pos + 0.2, part["nmi"].astype(float), height=0.4, label="NMI")
+        for offset, col, label in ((-0.2, "ari", "ARI"), (0.2, "nmi", "NMI")):
+            values = part[col].astype(float).to_numpy()
+            left.barh(pos + offset, values, height=0.4, label=label)
+            for y, v in zip(pos + offset, values, strict=True):
+                if np.isfinite(v):
+                    left.text(max(v, 0.0) + 0.01, y, f"{v:.3f}", va="center",
+                              fontsize="x-small")
         left.set_yticks(pos, names, fontsize="small")
         left.invert_yaxis()
-        left.set_xlim(min(0.0, float(np.nanmin(part[["ari", "nmi"]].to_numpy(float)))), 1.0)
+        left.set_xlim(min(0.0, float(np.nanmin(part[["ari", "nmi"]].to_numpy(float)))), 1.12)
         left.set_xlabel("agreement with the classes (higher is better)")
         left.legend(loc="lower right", fontsize="small")
         left.grid(True, axis="x", alpha=0.3)
         seconds = part["seconds"].astype(float).to_numpy()
         right.barh(pos, np.where(seconds > 0, seconds, np.nan), height=0.6, color="0.5")
+        for y, v in zip(pos, seconds, strict=True):
+            if np.isfinite(v) and v > 0:
+                right.text(v, y, f" {v:.3g} s", va="center", fontsize="x-small")
+        finite = seconds[np.isfinite(seconds) & (seconds > 0)]
+        if len(finite):
+            right.set_xlim(float(finite.min()) / 3, float(finite.max()) * 6)
         right.set_xscale("log")
-        right.set_xlabel("fit_predict seconds, log scale (lower is better)")
+        right.xaxis.set_minor_formatter(NullFormatter())
+        right.set_xlabel("seconds, log scale (lower is better)")
         right.grid(True, axis="x", which="both", alpha=0.3)
         fig.suptitle(f"clustering: {dataset}")
         stem = "cluster-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", str(dataset)).strip("._")
@@ -311,4 +342,5 @@ def register_tasks(register: Any) -> None:
     """Register the ``cluster`` task."""
     register(TaskInfo(
         name="cluster", worker=cluster_worker, plugin_kind="clusterer", plugin_key="clusterer",
-        description="clustering quality against labels: ARI, NMI, seconds, peak memory"))
+        description="clustering quality against labels: ARI, NMI, seconds, peak memory",
+        plot=plot_cluster, summary_measures=("ari", "nmi", "seconds")))

@@ -9,6 +9,8 @@ checks of issue #9 are the first tests; every random choice is seeded.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.linalg as la
@@ -276,22 +278,30 @@ def test_laplacians_match_scipy_and_their_definitions():
         np.testing.assert_allclose(rw @ indicator, 0.0, atol=1e-12)
 
 
+@functools.cache
+def connected_graph() -> tuple[sp.csr_matrix, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A connected 10-NN graph with small gaps and the dense reference eigenpairs of its
+    three Laplacians (the generalised problem L u = lambda D u for the random walk)."""
+    x, _ = make_blobs(800, centers=4, random_state=0)
+    w = SpectralClustering(2).affinity_of(StandardScaler().fit_transform(x))
+    dense = w.toarray()
+    lap = dense_laplacian(dense, "unnormalized")
+    refs = {"unnormalized": la.eigh(lap, subset_by_index=[0, 3]),
+            "symmetric": la.eigh(dense_laplacian(dense, "symmetric"), subset_by_index=[0, 3]),
+            "random_walk": la.eigh(lap, np.diag(dense.sum(axis=1)), subset_by_index=[0, 3])}
+    return w, refs
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("kind", LAPLACIANS)
 def test_eigenpairs_match_dense_eigh(solver, kind):
-    x, _ = make_blobs(800, centers=4, random_state=0)  # one connected component, small gaps
-    x = StandardScaler().fit_transform(x)
-    w = SpectralClustering(2).affinity_of(x)
+    w, refs = connected_graph()
+    assert csgraph.connected_components(w, directed=False)[0] == 1
     dense = w.toarray()
     deg = dense.sum(axis=1)
-    emb = eigen.embed(w, 4, kind=kind, solver=solver, seed=0)
     lap = dense_laplacian(dense, "unnormalized")
-    if kind == "unnormalized":
-        ref_vals, ref_vecs = la.eigh(lap, subset_by_index=[0, 3])
-    elif kind == "symmetric":
-        ref_vals, ref_vecs = la.eigh(dense_laplacian(dense, "symmetric"), subset_by_index=[0, 3])
-    else:  # generalised problem L u = lambda D u
-        ref_vals, ref_vecs = la.eigh(lap, np.diag(deg), subset_by_index=[0, 3])
+    emb = eigen.embed(w, 4, kind=kind, solver=solver, seed=0)
+    ref_vals, ref_vecs = refs[kind]
     np.testing.assert_allclose(emb.eigenvalues, ref_vals, rtol=1e-5, atol=1e-9)
     if kind == "random_walk":
         residual = lap @ emb.vectors - (np.diag(deg) @ emb.vectors) * emb.eigenvalues
