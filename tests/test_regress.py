@@ -686,6 +686,8 @@ def test_committed_quick_baseline_is_current():
     specs = [s for g in expand(load_suite("quick", registry), registry) for s in g.specs]
     assert {point_key({**s.identity(), "label": s.label}) for s in specs} == {
         p["point"] for p in base["points"]}
-    assert set(base["measures"]) == set(measure_directions(registry, deterministic=True))
+    search = {name for name, entry in registry.measures
+              if entry.info.deterministic and "search" in entry.info.tasks}
+    assert search <= set(base["measures"]), "re-baseline: vecbench baseline update"
     for p in base["points"]:
         assert p["status"] == "ok" and p["measures"]["recall"] is not None
