@@ -338,6 +338,7 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
            targeted: bool, eps_rel: float, eps_abs: float, worst: WorstCase,
            minimal: dict[str, Any], is_minimal: bool) -> dict[str, Any]:
     x = setup.x
+    training_seconds = None
     counting = CountingTarget(setup.target)
     index_before = getattr(setup.target, "index_queries", 0)
     t0 = time.perf_counter()
@@ -353,6 +354,11 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
         seconds, grad_rows = minimal["seconds"], minimal["gradient_rows"]
         index_queries = minimal["index_queries"]
     else:
+        if _needs_training(attack, eps_abs):  # trained attacks (advgan): timed apart
+            t1 = time.perf_counter()
+            attack.fit(setup.target, x, y_attack, eps_abs, _seed(spec))
+            training_seconds = time.perf_counter() - t1
+            t0 = time.perf_counter()
         x_adv = np.asarray(attack.generate(counting, x, y_attack, eps_abs, _seed(spec)),
                            dtype=np.float64)
         seconds = time.perf_counter() - t0
@@ -380,6 +386,7 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
         "success_rate": fraction(worst.ever_success, clean_correct),
         "success_rate_at_eps": fraction(success, clean_correct),
         "attack_seconds": seconds,
+        "attacks_per_second": n / seconds if seconds > 0 else None,
         "gradient_evaluations": grad_rows / n,
         "index_queries": index_queries / n,
         "max_perturbation_ratio": (as_float(size.max() / eps_abs) if eps_abs > 0 else
@@ -394,6 +401,8 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
         "perturbation_linf": row_norms(delta, "linf"),
         "adversarial": x_adv,
     }
+    if training_seconds is not None:
+        measures["training_seconds"] = training_seconds
     warnings = []
     if eps_abs > 0 and size.max() > eps_abs * (1 + 1e-9):
         warnings.append(f"largest perturbation {size.max():.6g} exceeds the budget "
@@ -405,6 +414,13 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
     return {"measures": {k: (as_float(v) if v is not None else None)
                          for k, v in measures.items()},
             "arrays": arrays, "timing": {"attack_seconds": seconds}, "warnings": warnings}
+
+
+def _needs_training(attack: Any, eps: float) -> bool:
+    """Whether ``attack`` learns per budget (``fit`` and ``is_trained``, as ``advgan``) and
+    has not learnt ``eps`` yet: its training is then run and timed before ``generate``."""
+    fit, trained = getattr(attack, "fit", None), getattr(attack, "is_trained", None)
+    return eps > 0 and callable(fit) and callable(trained) and not trained(eps)
 
 
 def _search_measures(setup: Setup, x_adv: np.ndarray) -> tuple[dict[str, Any], dict]:
