@@ -97,6 +97,21 @@ def _assign_d8(x: np.ndarray, ct: np.ndarray, cnorm: np.ndarray,
         dist[i] = bv
 
 
+@numba.njit(cache=True, nogil=True)
+def _row_argmin(scores: np.ndarray, labels: np.ndarray, dist: np.ndarray) -> None:
+    """labels[i], dist[i] = argmin and min of row i (first index on ties)."""
+    n, k = scores.shape
+    for i in range(n):
+        best = 0
+        bv = scores[i, 0]
+        for c in range(1, k):
+            if scores[i, c] < bv:
+                bv = scores[i, c]
+                best = c
+        labels[i] = best
+        dist[i] = bv
+
+
 def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (squared L2) of every row of ``x``.
 
@@ -113,13 +128,16 @@ def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray
     elif d <= DIRECT_MAX_DIM:
         _assign_direct(x, np.ascontiguousarray(c.T), cnorm, labels, dist)
     else:
+        # one product gives ||c||^2 - 2 <x, c> directly: rows [x, 1] times [-2 c^T; ||c||^2]
+        caug = np.empty((d + 1, len(c)), np.float32)
+        caug[:d] = -2.0 * c.T
+        caug[d] = cnorm
+        xaug = np.empty((min(_BLOCK, n), d + 1), np.float32)
+        xaug[:, d] = 1.0
         for s in range(0, n, _BLOCK):
-            block = x[s:s + _BLOCK] @ c.T
-            block *= -2.0
-            block += cnorm
-            lab = block.argmin(axis=1)
-            labels[s:s + _BLOCK] = lab
-            dist[s:s + _BLOCK] = block[np.arange(len(lab)), lab]
+            rows = min(_BLOCK, n - s)
+            xaug[:rows, :d] = x[s:s + rows]
+            _row_argmin(xaug[:rows] @ caug, labels[s:s + rows], dist[s:s + rows])
     dist += np.einsum("ij,ij->i", x, x)
     np.maximum(dist, 0.0, out=dist)
     return labels, dist
