@@ -303,9 +303,23 @@ def test_on_digits_beats_noise_and_nears_fgsm_at_the_same_budget(digits):
     fgsm = success(FGSM("linf", (0.0, 1.0)).generate(target, test, yte, eps))
     noise = success(Noise("linf", (0.0, 1.0)).generate(target, test, yte, eps, rng=0))
     assert advgan >= 3 * max(noise, 0.02)
-    # the issue asks for advgan >= fgsm; this numpy generator reaches about 0.8 of it
-    # (docs/advgan.md, "Results"), and this bound guards against regressions
+    # in linf this numpy generator reaches about 0.8 of FGSM's success, not all of it
+    # (docs/advgan.md, "Results"); this bound guards against regressions
     assert advgan >= 0.65 * fgsm
+
+
+def test_on_digits_l2_reaches_fgsm_at_the_same_budget(digits):
+    _, _, test, yte, target = digits
+    eps = 0.5  # about half the median l2 1-NN distance of the digits test inputs
+    clean = decisions(target, test) == yte
+
+    def success(x_adv):
+        return float((decisions(target, x_adv) != yte)[clean].mean())
+
+    advgan = success(AdvGAN("l2", (0.0, 1.0)).generate(target, test, yte, eps, rng=0))
+    fgsm = success(FGSM("l2", (0.0, 1.0)).generate(target, test, yte, eps))
+    assert fgsm > 0.1
+    assert advgan >= fgsm
 
 
 def test_attacks_a_soft_knn_target(digits):
