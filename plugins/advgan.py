@@ -1,33 +1,40 @@
 """The ``advgan`` attack plugin: a GAN that learns to produce adversarial perturbations.
 
 AdvGAN (Xiao et al., IJCAI 2018) in numpy. A generator ``G`` (an :class:`plugins._mlp.MLP`
-with a tanh output) maps an input ``x`` to a raw perturbation ``r = eps * G(x)``; ``r`` is
-projected onto the ``eps``-ball of the attack's norm and the result clipped to the box,
-``x' = clip(x + P_eps(r))``. A discriminator ``D`` (an MLP with one logit) tells clean
-inputs from perturbed ones. ``G`` minimises
+with a tanh output ``u`` in [-1, 1]^d) maps an input ``x`` to a raw perturbation ``r``:
+``r = eps * u`` for l2; for linf, ``u`` is mapped linearly onto the interval each coordinate
+may move in, ``[max(-eps, low - x), min(eps, high - x)]`` (``[-eps, eps]`` with no box), so
+the box never clips a gradient away. ``r`` is projected onto the ``eps``-ball of the
+attack's norm and the result clipped to the box: ``x' = clip(x + P_eps(r))``. A
+discriminator ``D`` (an MLP with one logit) tells clean inputs from perturbed ones. ``G``
+minimises
 
     L_G = gan_weight * L_gan + target_weight * L_target + hinge_weight * L_hinge
 
 - ``L_gan``: the GAN loss of the perturbed inputs, non-saturating ``-log sigmoid(D(x'))``
   or least squares ``(D(x') - 1)^2 / 2`` (``gan_loss``); ``D`` minimises
   ``-log sigmoid(D(x)) - log(1 - sigmoid(D(x')))`` or ``((D(x) - 1)^2 + D(x')^2) / 2``.
-- ``L_target``: the target's loss at ``x'``: the C&W margin ``max(z_y - max_{i != y} z_i,
-  -kappa)`` (targeted: ``max(max_{i != t} z_i - z_t, -kappa)``), gradients from the target's
-  ``class_gradient``; or ``target_loss = "ce"``: minus the cross-entropy (plus it, targeted),
-  gradients from ``loss_gradient`` (works for id-set labels, e.g. the retrieval target).
-- ``L_hinge``: AdvGAN's hinge ``max(0, ||r||_p - eps)`` on the raw perturbation (it keeps
-  the generator inside the budget, so the projection rarely binds), plus a floor
-  ``max(0, floor * eps - ||x' - x||_p)`` (the perturbation may not shrink to nothing to
-  look clean). Norms are divided by ``eps``, so the weights do not depend on the scale.
+- ``L_target`` (``target_loss``): ``"margin"``, the C&W margin ``max(z_y - max_{i != y}
+  z_i, -kappa)`` (targeted: ``max(max_{i != t} z_i - z_t, -kappa)``), gradients from the
+  target's ``class_gradient``; ``"probability"``, the softmax probability of the label
+  (targeted: ``1 - p_t``); ``"ce"``, minus the cross-entropy (plus it, targeted). The last
+  two take gradients from ``loss_gradient`` and work for id-set labels (the retrieval
+  target; the curves then show the reference item's value).
+- ``L_hinge``: AdvGAN's hinge ``max(0, ||r||_p / eps - 1)`` on the raw perturbation (it
+  keeps the generator inside the budget, so the projection rarely binds), plus a floor
+  ``max(0, floor - ||x' - x||_p / eps)`` (the perturbation may not shrink to nothing to
+  look clean).
 
-Every term is averaged over the mini-batch. Training is per budget: ``fit(target, x, y,
-eps, rng)`` trains a generator for ``eps`` on ``(x, y)`` and keeps it; ``generate`` at a
-budget with no generator trains one on the inputs it is given (transductive: the task
-attacks the inputs it trains on) and then attacks in one forward pass. ``training_seconds``
-(eps -> seconds) and ``curves`` (eps -> per-epoch training curves) record the training;
-:func:`plot_curves` draws them. ``save(path)`` / ``load(path)`` store the trained
-generators in an ``.npz`` file (no pickle); the build parameter ``generator_file`` loads
-one at construction (or, when the file does not exist yet, saves there after training).
+Every term is averaged over the mini-batch; :meth:`AdvGAN.generator_objective` returns
+``L_G`` and its exact gradient. Training is per budget: ``fit(target, x, y, eps, rng)``
+trains a generator for ``eps`` on ``(x, y)`` and keeps it; ``generate`` at a budget with no
+generator trains one on the inputs it is given (transductive: the ``attack`` task trains on
+the inputs it attacks, timed apart as ``training_seconds``) and then attacks in one forward
+pass. ``training_seconds`` (eps -> seconds) and ``curves`` (eps -> per-epoch curves, see
+``CURVE_KEYS``) record the training; :func:`plot_curves` draws them. ``save(path)`` /
+``load(path)`` store the trained generators in an ``.npz`` file (no pickle); the build
+parameter ``generator_file`` loads one at construction (or, when the file does not exist
+yet, saves there after training).
 """
 
 from __future__ import annotations
@@ -143,7 +150,8 @@ class AdvGAN(Attack):
     """AdvGAN: a generator trained against a discriminator and the target (module docstring).
 
     :param gan_loss: ``"nonsaturating"`` or ``"least_squares"``.
-    :param target_loss: ``"margin"`` (C&W margin, class gradients) or ``"ce"``.
+    :param target_loss: ``"margin"`` (C&W margin, class gradients), ``"probability"`` or
+        ``"ce"``.
     :param epochs: passes over the training inputs.
     :param minibatch: rows per training step.
     :param hidden: width of every hidden layer of G and D.
@@ -482,7 +490,8 @@ ADVGAN = AttackInfo(
         Param("targeted", False, bool, "labels are targets to reach (else true labels to leave)"),
         Param("batch_size", 0, int, "rows per generation batch, 0 for all", low=0),
         Param("gan_loss", "nonsaturating", str, "GAN loss", choices=GAN_LOSSES),
-        Param("target_loss", "margin", str, "target's loss: C&W margin or cross-entropy",
+        Param("target_loss", "margin", str, "target's loss: C&W margin, probability of the "
+              "label, or cross-entropy",
               choices=TARGET_LOSSES),
         Param("epochs", 30, int, "training passes over the inputs", low=1),
         Param("minibatch", 32, int, "rows per training step", low=1),
