@@ -199,12 +199,8 @@ def ivf_scan(queries: np.ndarray, tables: np.ndarray, probes: np.ndarray, term1:
             if e == s:
                 continue
             base = term1[q, p]
-            if mode == IVF_L2_PRECOMPUTED:
-                for m in range(m_sub):
-                    for j in range(ksub):
-                        lut[m, j] = term2[lst, m, j] + tables[m, q, j]
-            elif mode == IVF_L2_RESIDUAL:
-                base = np.float32(0.0)
+            n_codes += e - s
+            if mode == IVF_L2_RESIDUAL:
                 for m in range(m_sub):
                     off = m * dsub
                     for j in range(ksub):
@@ -214,11 +210,32 @@ def ivf_scan(queries: np.ndarray, tables: np.ndarray, probes: np.ndarray, term1:
                                     - codebooks[m, j, t])
                             acc += diff * diff
                         lut[m, j] = acc
-            else:
+                base = np.float32(0.0)
+            elif mode == IVF_L2_PRECOMPUTED and e - s >= ksub:
+                # a long list: one table for the list, then one look-up per sub-code
                 for m in range(m_sub):
                     for j in range(ksub):
-                        lut[m, j] = tables[m, q, j]
-            n_codes += e - s
+                        lut[m, j] = term2[lst, m, j] + tables[m, q, j]
+            elif mode == IVF_L2_PRECOMPUTED:
+                # a short list: two look-ups per sub-code cost less than building the table
+                for i in range(s, e):
+                    acc32 = base
+                    for m in range(m_sub):
+                        c = codes[i, m]
+                        acc32 += term2[lst, m, c] + tables[m, q, c]
+                    if acc32 < top:
+                        _replace_top(hd, hi, k, acc32, list_ids[i])
+                        top = hd[0]
+                continue
+            else:
+                for i in range(s, e):
+                    acc32 = base
+                    for m in range(m_sub):
+                        acc32 += tables[m, q, codes[i, m]]
+                    if acc32 < top:
+                        _replace_top(hd, hi, k, acc32, list_ids[i])
+                        top = hd[0]
+                continue
             for i in range(s, e):
                 acc32 = base
                 for m in range(m_sub):

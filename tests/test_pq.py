@@ -250,13 +250,17 @@ def test_rerank_improves_recall_on_clustered_data() -> None:
 # --------------------------------------------------------------------------- IVF-PQ
 
 
+@pytest.mark.parametrize("nbits", [5, 8])  # lists longer / shorter than 2**nbits codes
 def test_ivfpq_three_term_identity_and_reconstruction_distance(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, nbits: int) -> None:
     x = gaussian(3000, 16, 20)
     q = gaussian(30, 16, 21)
-    index = IVFPQIndex("euclidean", nlist=12, m=4, nbits=5, refine=False)
+    index = IVFPQIndex("euclidean", nlist=12, m=4, nbits=nbits, refine=False)
     index.build(x)
     assert index.list_sizes().sum() == 3000
+    if nbits == 8:
+        sizes = index.list_sizes()
+        assert sizes.min() < 256 <= sizes.max()  # both scan paths are taken
     lists = np.empty(3000, np.int64)
     for lst in range(12):
         lists[index.list_ids[index.offsets[lst]:index.offsets[lst + 1]]] = lst
@@ -281,7 +285,7 @@ def test_ivfpq_three_term_identity_and_reconstruction_distance(
     ref = np.sort(direct, axis=1)[:, :10]
     np.testing.assert_allclose(dists ** 2, ref, rtol=1e-4, atol=1e-4)
     monkeypatch.setattr(pq, "PRECOMPUTED_TABLE_MAX_BYTES", 0)
-    plain = IVFPQIndex("euclidean", nlist=12, m=4, nbits=5, refine=False)
+    plain = IVFPQIndex("euclidean", nlist=12, m=4, nbits=nbits, refine=False)
     plain.build(x)
     assert plain.term2.shape[0] == 0
     plain.set_query_params(nprobe=12)
