@@ -46,6 +46,8 @@ LAPLACIANS = ("random_walk", "symmetric", "unnormalized")
 SOLVERS = ("auto", "dense", "arpack", "shift-invert", "lobpcg")
 #: components up to this many points are solved densely by ``auto``
 DENSE_MAX = 500
+#: largest component the ``dense`` solver accepts (its matrix is n x n float64)
+DENSE_LIMIT = 20_000
 #: relative shift of ``shift-invert`` (times the spectrum's upper bound)
 SHIFT = 1e-3
 #: convergence tolerance of the iterative solvers
@@ -219,6 +221,10 @@ def embed(a: object, n_eigen: int, *, kind: str = "random_walk", solver: str = "
         lap, bound = _operator(block, deg, kind)
         trivial = _trivial(deg, kind)
         chosen = solver if solver != "auto" else ("dense" if size <= DENSE_MAX else "arpack")
+        if chosen == "dense" and size > DENSE_LIMIT:
+            raise InvalidInputError(
+                f"eigen_solver 'dense' on a connected component of {size} points needs a "
+                f"{size} x {size} matrix (limit {DENSE_LIMIT}); use 'arpack' or 'auto'")
         if rank == 0:
             used_solver = chosen
         vals, vecs = _solve(lap, bound, m, chosen, trivial, rng)

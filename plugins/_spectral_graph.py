@@ -155,9 +155,11 @@ def knn_table(x: np.ndarray, n_neighbors: int, metric: str | BoundMetric = "eucl
     ids[~kept] = -1
     dist = np.full(ids.shape, np.inf)
     rows, cols = np.nonzero(kept)
-    if len(rows):
-        x64 = np.asarray(x, dtype=np.float64)
-        dist[rows, cols] = bound.rowwise(x64[rows], x64[ids[rows, cols]])
+    x64 = np.asarray(x, dtype=np.float64)
+    step = max(1, _PAIR_BLOCK // max(1, x64.shape[1]))  # pairs per block: bounded memory
+    for s in range(0, len(rows), step):
+        r, c = rows[s:s + step], cols[s:s + step]
+        dist[r, c] = bound.rowwise(x64[r], x64[ids[r, c]])
     order = np.lexsort((np.where(ids < 0, n, ids), dist), axis=1)
     return NeighborTable(np.take_along_axis(ids, order, axis=1),
                          np.take_along_axis(dist, order, axis=1))

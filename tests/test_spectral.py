@@ -472,6 +472,9 @@ def test_bad_affinities_and_parameters_are_clear_errors():
         SpectralClustering(2, eigen_solver="amg")
     with pytest.raises(UnknownNameError, match="metric"):
         SpectralClustering(2, metric="euclidian").fit(np.eye(3))
+    path = sp.diags([np.ones(20_000), np.ones(20_000)], [1, -1], shape=(20_001, 20_001))
+    with pytest.raises(InvalidInputError, match="use 'arpack' or 'auto'"):
+        eigen.embed(path, 2, solver="dense")
     with pytest.raises(InvalidInputError, match="more than the 3 points"):
         kmeans(np.eye(3), 4)
     with pytest.raises(InvalidInputError, match="n_init must be an integer"):
