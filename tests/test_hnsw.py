@@ -259,6 +259,19 @@ def test_reorder_changes_layout_not_results():
     np.testing.assert_array_equal(plain.search(queries, 10)[0], moved.search(queries, 10)[0])
 
 
+def test_visited_tags_survive_wrap_around():
+    # 70,000 queries in one batch use more visited tags than uint16 holds: the tag array must
+    # be reset on wrap, or stale tags would hide nodes and results would go missing.
+    data, queries = gaussian(40, 4, 14), gaussian(100, 4, 15)
+    index = HNSWIndex("euclidean", M=6, seed=2)
+    index.build(data)
+    assert strongly_connected_layer0(index)
+    index.set_query_params(ef=40)
+    ids, _ = index.search(np.tile(queries, (700, 1)), 3)
+    true_ids = np.argsort(brute(data, queries, "euclidean"), axis=1)[:, :3]
+    np.testing.assert_array_equal(ids, np.tile(true_ids, (700, 1)))
+
+
 def test_query_stats_count_every_node_when_ef_covers_all():
     # One layer (mL = 0) and ef >= n on a connected graph: each query computes the distance
     # to every node exactly once and reads every node's list exactly once.
