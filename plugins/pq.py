@@ -437,8 +437,11 @@ class IVFPQIndex(_PQBase):
             probes = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
         m_sub, ksub, dsub = self.pq.codebooks.shape
         if self.score == "l2":
-            diff = queries[:, None, :] - self.coarse[probes]
-            term1 = np.einsum("qpd,qpd->qp", diff, diff).astype(np.float32)
+            # ||x - y_C||^2 from the coarse scores (||y_C||^2 - 2 <x, y_C>) plus ||x||^2, as
+            # faiss takes it from its coarse search: no (nq, nprobe, d) temporary
+            qnorm = np.einsum("ij,ij->i", queries, queries)
+            term1 = np.take_along_axis(scores, probes, 1) + qnorm[:, None]
+            term1 = np.ascontiguousarray(np.maximum(term1, 0.0), np.float32)
         else:
             term1 = np.ascontiguousarray(np.take_along_axis(scores, probes, 1), np.float32)
         if self.mode == kern.IVF_L2_RESIDUAL:
