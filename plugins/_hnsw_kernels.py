@@ -20,6 +20,8 @@ queries. Every kernel is compiled with ``cache=True`` so a second process loads 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -30,7 +32,8 @@ L2 = 0
 DOT = 1
 KINDS = {"l2": L2, "dot": DOT}
 
-_JIT = {"cache": True, "fastmath": True, "nogil": True, "boundscheck": False}
+# The GIL stays held: a search writes the index's visited tags and counters.
+_JIT = {"cache": True, "fastmath": True, "boundscheck": False}
 _INF = np.float32(np.inf)
 _TAG_MAX = 65535
 
@@ -39,13 +42,13 @@ _TAG_MAX = 65535
 
 
 @intrinsic
-def _prefetch(typingctx, arr, row, col):  # type: ignore[no-untyped-def]
+def _prefetch(typingctx: Any, arr: Any, row: Any, col: Any) -> Any:
     """Hint the CPU to fetch the cache line holding ``arr[row, col]`` (a 2-D C array)."""
     if not isinstance(arr, types.Array) or arr.ndim != 2:
         return None
     sig = types.void(arr, row, col)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         arrty = signature.args[0]
         ary = context.make_array(arrty)(context, builder, args[0])
         r = context.cast(builder, args[1], signature.args[1], types.intp)
@@ -69,7 +72,7 @@ def _prefetch(typingctx, arr, row, col):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **_JIT)
-def dist_query(q, data, i, kind):  # type: ignore[no-untyped-def]
+def dist_query(q: np.ndarray, data: np.ndarray, i: int, kind: int) -> float:
     """Distance of the vector ``q`` to ``data[i]``: squared L2 or negative dot product."""
     s = np.float32(0.0)
     if kind == L2:
@@ -83,7 +86,7 @@ def dist_query(q, data, i, kind):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **_JIT)
-def dist_rows(data, i, k, kind):  # type: ignore[no-untyped-def]
+def dist_rows(data: np.ndarray, i: int, k: int, kind: int) -> float:
     """Distance of ``data[i]`` to ``data[k]``."""
     s = np.float32(0.0)
     if kind == L2:
@@ -102,7 +105,7 @@ def dist_rows(data, i, k, kind):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **_JIT)
-def heap_push(keys, vals, size, key, val):  # type: ignore[no-untyped-def]
+def heap_push(keys: np.ndarray, vals: np.ndarray, size: int, key: float, val: int) -> int:
     """Push (key, val) on a heap of ``size`` items; returns the new size."""
     i = size
     while i > 0:
@@ -118,7 +121,8 @@ def heap_push(keys, vals, size, key, val):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **_JIT)
-def heap_replace_top(keys, vals, size, key, val):  # type: ignore[no-untyped-def]
+def heap_replace_top(keys: np.ndarray, vals: np.ndarray, size: int, key: float,
+                     val: int) -> None:
     """Replace the root of a non-empty heap by (key, val) and restore the heap order."""
     i = 0
     while True:
@@ -138,7 +142,7 @@ def heap_replace_top(keys, vals, size, key, val):  # type: ignore[no-untyped-def
 
 
 @njit(inline="always", **_JIT)
-def heap_pop(keys, vals, size):  # type: ignore[no-untyped-def]
+def heap_pop(keys: np.ndarray, vals: np.ndarray, size: int) -> int:
     """Remove the root (read it first at ``keys[0], vals[0]``); returns the new size."""
     size -= 1
     if size > 0:
@@ -147,7 +151,8 @@ def heap_pop(keys, vals, size):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def drain_max_heap_sorted(neg_keys, vals, size, out_keys, out_vals):  # type: ignore[no-untyped-def]
+def drain_max_heap_sorted(neg_keys: np.ndarray, vals: np.ndarray, size: int,
+                          out_keys: np.ndarray, out_vals: np.ndarray) -> int:
     """Empty a max-heap (negated keys) into ``out`` in ascending key order; returns size."""
     n = size
     while size > 0:
@@ -161,7 +166,7 @@ def drain_max_heap_sorted(neg_keys, vals, size, out_keys, out_vals):  # type: ig
 
 
 @njit(inline="always", **_JIT)
-def new_visit_tag(tags, tag_state):  # type: ignore[no-untyped-def]
+def new_visit_tag(tags: np.ndarray, tag_state: np.ndarray) -> int:
     """A fresh tag: a node is visited iff ``tags[node] == tag``; reset the array on wrap."""
     t = tag_state[0] + 1
     if t > _TAG_MAX:
@@ -175,7 +180,7 @@ def new_visit_tag(tags, tag_state):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **_JIT)
-def link_pos(node, layer, up_offset):  # type: ignore[no-untyped-def]
+def link_pos(node: int, layer: int, up_offset: np.ndarray) -> int:
     """Row of ``node``'s list on ``layer``: in ``links0`` (layer 0) or ``links_up``."""
     if layer == 0:
         return np.int64(node)
@@ -186,8 +191,9 @@ def link_pos(node, layer, up_offset):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def greedy_closest(q, ep, d_ep, top, stop, data, kind, links0, links_up, up_offset,
-                   stats):  # type: ignore[no-untyped-def]
+def greedy_closest(q: np.ndarray, ep: int, d_ep: float, top: int, stop: int,
+                   data: np.ndarray, kind: int, links0: np.ndarray, links_up: np.ndarray,
+                   up_offset: np.ndarray, stats: np.ndarray) -> tuple[int, float]:
     """SEARCH-LAYER with ef = 1 on layers ``top`` down to ``stop + 1``: greedy descent.
 
     Returns the closest node found and its distance. ``stats`` gets
@@ -215,9 +221,12 @@ def greedy_closest(q, ep, d_ep, top, stop, data, kind, links0, links_up, up_offs
 
 
 @njit(**_JIT)
-def search_layer(q, entry_ids, entry_d, n_entry, ef, layer, data, kind, links0, links_up,
-                 up_offset, tags, tag_state, cand_k, cand_v, res_k, res_v, mask, use_mask,
-                 stats):  # type: ignore[no-untyped-def]
+def search_layer(q: np.ndarray, entry_ids: np.ndarray, entry_d: np.ndarray, n_entry: int,
+                 ef: int, layer: int, data: np.ndarray, kind: int, links0: np.ndarray,
+                 links_up: np.ndarray, up_offset: np.ndarray, tags: np.ndarray,
+                 tag_state: np.ndarray, cand_k: np.ndarray, cand_v: np.ndarray,
+                 res_k: np.ndarray, res_v: np.ndarray, mask: np.ndarray, use_mask: bool,
+                 stats: np.ndarray) -> int:
     """SEARCH-LAYER(q, ep, ef, layer): the ef nearest elements found from the entry set.
 
     The result W is left as a max-heap in ``res_k`` (negated distances) / ``res_v``; the
@@ -279,9 +288,11 @@ def search_layer(q, entry_ids, entry_d, n_entry, ef, layer, data, kind, links0, 
 
 
 @njit(**_JIT)
-def knn_search_batch(queries, k, ef, data, kind, links0, links_up, up_offset, state, tags,
-                     tag_state, mask, use_mask, labels, out_ids, out_d,
-                     stats):  # type: ignore[no-untyped-def]
+def knn_search_batch(queries: np.ndarray, k: int, ef: int, data: np.ndarray, kind: int,
+                     links0: np.ndarray, links_up: np.ndarray, up_offset: np.ndarray,
+                     state: np.ndarray, tags: np.ndarray, tag_state: np.ndarray,
+                     mask: np.ndarray, use_mask: bool, labels: np.ndarray,
+                     out_ids: np.ndarray, out_d: np.ndarray, stats: np.ndarray) -> None:
     """K-NN-SEARCH for every row of ``queries``; writes ``out_ids`` (-1 padded) and ``out_d``.
 
     ``ef`` is raised to k. ``out_ids`` holds ``labels[node]`` (the caller's ids of the
@@ -327,7 +338,7 @@ def knn_search_batch(queries, k, ef, data, kind, links0, links_up, up_offset, st
 
 
 @njit(**_JIT)
-def _sort_pairs(keys, vals, n):  # type: ignore[no-untyped-def]
+def _sort_pairs(keys: np.ndarray, vals: np.ndarray, n: int) -> None:
     """Insertion sort of the first n (key, val) pairs by key (stable; n is small)."""
     for i in range(1, n):
         k = keys[i]
@@ -342,9 +353,12 @@ def _sort_pairs(keys, vals, n):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def select_neighbors(base, c_ids, c_d, n_c, m, layer, heuristic, extend, keep_pruned, data,
-                     kind, links0, links_up, up_offset, tags, tag_state, w_ids, w_d, p_ids,
-                     p_d, disc, out_ids, out_d):  # type: ignore[no-untyped-def]
+def select_neighbors(base: int, c_ids: np.ndarray, c_d: np.ndarray, n_c: int, m: int,
+                     layer: int, heuristic: bool, extend: bool, keep_pruned: bool,
+                     data: np.ndarray, kind: int, links0: np.ndarray, links_up: np.ndarray,
+                     up_offset: np.ndarray, tags: np.ndarray, tag_state: np.ndarray,
+                     w_ids: np.ndarray, w_d: np.ndarray, p_ids: np.ndarray, p_d: np.ndarray,
+                     disc: np.ndarray, out_ids: np.ndarray, out_d: np.ndarray) -> int:
     """SELECT-NEIGHBORS for node ``base`` among candidates sorted by ascending distance.
 
     Simple selection keeps the m nearest. The heuristic scans candidates nearest first and
@@ -428,9 +442,11 @@ def select_neighbors(base, c_ids, c_d, n_c, m, layer, heuristic, extend, keep_pr
 
 
 @njit(**_JIT)
-def insert_range(data, kind, levels, links0, links_up, up_offset, state, start, end, m, m_max,
-                 m_max0, ef_c, heuristic, extend, keep_pruned, tags,
-                 tag_state):  # type: ignore[no-untyped-def]
+def insert_range(data: np.ndarray, kind: int, levels: np.ndarray, links0: np.ndarray,
+                 links_up: np.ndarray, up_offset: np.ndarray, state: np.ndarray, start: int,
+                 end: int, m: int, m_max: int, m_max0: int, ef_c: int, heuristic: bool,
+                 extend: bool, keep_pruned: bool, tags: np.ndarray,
+                 tag_state: np.ndarray) -> None:
     """INSERT nodes ``start..end-1`` (their vectors and levels are already in place).
 
     The new node gets at most m links per layer; a neighbour whose list would exceed M_max
@@ -531,7 +547,7 @@ def insert_range(data, kind, levels, links0, links_up, up_offset, state, start, 
 
 
 @njit(**_JIT)
-def bfs_order(links0, start):  # type: ignore[no-untyped-def]
+def bfs_order(links0: np.ndarray, start: int) -> np.ndarray:
     """Node ids in breadth-first order of layer 0 from ``start`` (unreached ones appended).
 
     Relabelling nodes in this order puts graph neighbours close together in memory, so a

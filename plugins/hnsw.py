@@ -116,7 +116,6 @@ class HNSWIndex(BaseIndex):
         if self.params["reorder"]:
             self._relabel(_kernels().bfs_order(self._links0, int(self._state[0])))
 
-
     def add(self, data: VectorData) -> None:
         """Insert more vectors; they get ids ``n, n+1, ...`` (``build`` if nothing is built)."""
         if self.n == 0:
