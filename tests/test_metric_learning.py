@@ -138,3 +138,38 @@ def test_learned_metric_beats_euclidean_when_a_noisy_dimension_dominates():
     assert learned > 0.9 and learned > base + 0.3, (base, learned)
     assert learner.history[-1] < learner.history[0]
     np.testing.assert_allclose(learner.mahalanobis_matrix, learner.L.T @ learner.L)
+
+
+def test_knn_scores_match_sklearn():
+    from plugins.metric_learning_task import knn_scores
+
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((200, 4)), rng.integers(0, 3, 200)
+    t, ty = rng.standard_normal((50, 4)), rng.integers(0, 3, 50)
+    acc, recall = knn_scores(x, y, t, ty, 1)
+    assert acc == pytest.approx(KNeighborsClassifier(1).fit(x, y).score(t, ty))
+    assert recall == pytest.approx(acc)  # with one neighbour both are the same share
+
+
+def test_metric_learning_task_worker_records_every_measure(tmp_path):
+    from harness.config import Spec
+    from harness.runner import GroupJob
+    from plugins.metric_learning_task import metric_learning_worker
+
+    specs = [Spec(task="metric-learning", dataset="digits", index="bruteforce",
+                  build={"margin": -1}, query={}, k=10, seed=0,
+                  extra={"epochs": 3, "fit_samples": 300, "pca_dims": 16})]
+    job = GroupJob(specs=specs, dataset="digits", metric="euclidean", data_dir=str(tmp_path),
+                   extra_modules=[], index_name="bruteforce", task="metric-learning")
+    events = list(metric_learning_worker(job))
+    assert events[0][0] == "built" and events[0][1]["n_points"] == 300
+    kind, payload = events[1]
+    assert kind == "point", payload
+    m = payload["measures"]
+    assert m["mining_fidelity"] == 1.0  # the exact index mines exactly the exact negatives
+    assert m["knn_accuracy_before"] > 0.8 and 0 <= m["same_class_recall_after"] <= 1
+    assert payload["arrays"]["L"].shape == (16, 16)
+    bad = [Spec(task="metric-learning", dataset="digits", index="bruteforce", build={},
+                query={}, k=10, seed=0, extra={"loss": "nope"})]
+    job.specs = bad
+    assert list(metric_learning_worker(job))[1][0] == "point_error"
