@@ -31,8 +31,10 @@ from scipy.spatial import cKDTree
 
 from harness.errors import InvalidInputError
 from plugins._cluster_kmeans import kmeans
+from plugins._spectral_options import ASSIGN
 
-ASSIGN = ("kmeans", "discretize", "cluster_qr", "dbscan")
+__all__ = ["ASSIGN", "assign_kmeans", "cluster_qr", "dbscan", "discretize", "normalize_rows",
+           "pca"]
 
 
 def normalize_rows(u: np.ndarray) -> np.ndarray:

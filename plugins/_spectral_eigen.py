@@ -41,9 +41,11 @@ import scipy.sparse.linalg as sla
 from scipy.sparse import csgraph
 
 from harness.errors import InvalidInputError
+from plugins._spectral_options import LAPLACIANS, SOLVERS
 
-LAPLACIANS = ("random_walk", "symmetric", "unnormalized")
-SOLVERS = ("auto", "dense", "arpack", "shift-invert", "lobpcg")
+__all__ = ["LAPLACIANS", "SOLVERS", "Embedding", "check_affinity", "eigengap", "embed",
+           "laplacian"]
+
 #: components up to this many points are solved densely by ``auto``
 DENSE_MAX = 500
 #: largest component the ``dense`` solver accepts (its matrix is n x n float64)

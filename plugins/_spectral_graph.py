@@ -32,10 +32,12 @@ import scipy.sparse as sp
 
 from harness.errors import InvalidInputError
 from harness.metrics import BoundMetric, get_metric
+from plugins._spectral_options import AFFINITIES, KERNELS, SYMMETRIZE
 
-AFFINITIES = ("knn", "mutual-knn", "epsilon", "full")
-KERNELS = ("auto", "connectivity", "gaussian", "self-tuning", "clip", "shift")
-SYMMETRIZE = ("mean", "max")
+__all__ = ["AFFINITIES", "KERNELS", "SYMMETRIZE", "NeighborTable", "edge_weights",
+           "epsilon_graph", "full_graph", "knn_graph", "knn_table", "mst_longest_edge",
+           "resolve_kernel"]
+
 #: metrics whose distance is 1 - similarity, so ``clip`` and ``shift`` apply
 SIMILARITY_METRICS = ("angular", "correlation")
 #: largest dense similarity matrix :func:`full_graph` builds, in bytes

@@ -10,7 +10,8 @@
 
 Every factory takes ``n_clusters``; the ``cluster`` task sets it to the number of classes
 of the dataset when a suite leaves it at 0. A ``metric`` of ``""`` means the dataset's
-metric (the task fills it in too).
+metric (the task fills it in too). Heavy modules (scipy, scikit-learn, faiss, the spectral
+pipeline) are imported when a clusterer is created or run, not when plugins are loaded.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any
 import numpy as np
 
 from harness import ClustererInfo, InvalidInputError, Param, hookimpl
-from harness.validation import check_dense
-from plugins._cluster_kmeans import kmeans
-from plugins._spectral_assign import ASSIGN
-from plugins._spectral_eigen import LAPLACIANS, SOLVERS
-from plugins._spectral_graph import AFFINITIES, KERNELS, SYMMETRIZE
+from plugins._spectral_options import (
+    AFFINITIES,
+    ASSIGN,
+    KERNELS,
+    LAPLACIANS,
+    SOLVERS,
+    SYMMETRIZE,
+)
 
 N_CLUSTERS = Param("n_clusters", 0, int, low=-1,
                    help="number of clusters; 0: the number of classes of the dataset (set by "
@@ -66,6 +70,8 @@ class InHouseKMeans:
 
     def fit_predict(self, x: Any) -> np.ndarray:
         """Labels of the best of ``n_init`` seeded k-means runs."""
+        from plugins._cluster_kmeans import kmeans
+
         fit = kmeans(x, self.n_clusters, n_init=self.n_init, max_iter=self.max_iter,
                      tol=self.tol, seed=self.seed)
         self.inertia_ = fit.inertia
@@ -90,6 +96,8 @@ class SklearnSpectral:
 
     def fit_predict(self, x: Any) -> np.ndarray:
         """Labels of scikit-learn's spectral clustering (float64 input)."""
+        from harness.validation import check_dense
+
         data = check_dense(x, "sklearn-spectral data", dtype=np.float64)
         return np.asarray(self.model.fit_predict(data), dtype=np.int64)
 
@@ -107,6 +115,8 @@ class SklearnKMeans:
 
     def fit_predict(self, x: Any) -> np.ndarray:
         """Labels of scikit-learn's k-means (float64 input)."""
+        from harness.validation import check_dense
+
         data = check_dense(x, "sklearn-kmeans data", dtype=np.float64)
         return np.asarray(self.model.fit_predict(data), dtype=np.int64)
 
@@ -123,6 +133,8 @@ class FaissKMeans:
     def fit_predict(self, x: Any) -> np.ndarray:
         """Train on ``x`` (float32) and label every row by its nearest centroid."""
         import faiss
+
+        from harness.validation import check_dense
 
         data = check_dense(x, "faiss-kmeans data")
         if self.n_clusters > len(data):
