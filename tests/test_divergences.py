@@ -109,3 +109,25 @@ def test_pruning_index_refuses_non_metric_measures():
         assert name not in kdtree.capabilities.metrics
         with pytest.raises((InvalidInputError, UnknownNameError)):
             kdtree.factory(metric=name)
+
+
+def test_nmslib_peer_answers_js_queries_or_reports_itself_unavailable():
+    import importlib.util
+
+    info = get_registry().indexes.get("nmslib-hnsw")
+    assert "kl" not in info.capabilities.metrics  # nmslib's KL is item-to-query
+    if importlib.util.find_spec("nmslib") is None:
+        assert info.missing_requirements() == ["nmslib"]
+        assert "pip install nmslib" in info.install_hint
+        return
+    ds = make_topics("topics-2000x16")
+    want, _ = exact_knn(ds.train, ds.test, get_metric("js"), 10)
+    index = info.factory(metric="js", M=16, efConstruction=100)
+    index.build(ds.train)
+    index.set_query_params(efSearch=200)
+    got, dist = index.search(ds.test, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
+    assert recall > 0.95
+    # its distances are the Jensen-Shannon divergence of the query and the item
+    js = get_metric("js").rowwise(ds.test, ds.train[got[:, 0]])
+    np.testing.assert_allclose(dist[:, 0], js, rtol=1e-3, atol=1e-6)
