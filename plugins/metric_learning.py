@@ -13,7 +13,7 @@ and the hard-negative contrastive loss of Robinson et al. (ICLR 2021), in numpy.
 - :class:`MahalanobisLearner`: fits ``L`` with either loss (Adam), re-mining hard negatives
   every ``remine_every`` epochs.
 - The metric plugin ``learned-mahalanobis:L=@file.npy`` (``L`` saved by
-  :meth:`MahalanobisLearner.save`).
+  :meth:`MahalanobisLearner.save`); without ``L`` it is the identity (euclidean).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _pair(X: Any, Y: Any, L: Any, same_rows: bool = False
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a, b = check_metric_inputs(X, Y, DataKind.DENSE, same_rows=same_rows,
                                owner="metric 'learned-mahalanobis'")
-    mat = _load_l(L)
+    # no L given: the identity, i.e. plain euclidean (the learner's starting point)
+    mat = np.eye(a.shape[1]) if isinstance(L, str) and not L.strip() else _load_l(L)
     _check_l(mat, a.shape[1])
     return a, b, mat
 
@@ -96,7 +97,8 @@ def learned_gradient(Q: Any, X: Any, L: Any = "") -> np.ndarray:
 
 
 def _bind(L: str) -> dict[str, Any]:
-    _load_l(L)
+    if L.strip():
+        _load_l(L)
     return {}
 
 

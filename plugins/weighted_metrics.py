@@ -10,9 +10,10 @@ vector, so ``transform(X)`` maps data to a space where *any* euclidean index ser
   columns only (a smaller index).
 
 Vectors are written in a metric spec as numbers separated by ``;`` (``w=1;0.5;2``), or as
-``@path`` to a ``.npy`` file. Shapes are checked strictly: the vector must be 1-D and as long
-as the data is wide; nothing is broadcast. Zero weights make these pseudometrics (distinct
-points at distance 0); the triangle inequality and symmetry still hold.
+``@path`` to a ``.npy`` file; left out, they are all ones (plain euclidean). Shapes are
+checked strictly: the vector must be 1-D and as long as the data is wide; nothing is
+broadcast. Zero weights make these pseudometrics (distinct points at distance 0); the
+triangle inequality and symmetry still hold.
 """
 
 from __future__ import annotations
@@ -164,30 +165,42 @@ def make(name: str, value: Any) -> HadamardMetric:
 
 
 def transform(spec: str, X: Any) -> np.ndarray:
-    """Map ``X`` for the metric spec (``"weighted-euclidean:w=1;2"``) to euclidean space."""
+    """Map ``X`` for the metric spec (``"weighted-euclidean:w=1;2"``) to euclidean space.
+
+    A spec without its vector (``"weighted-euclidean"``) means unit weights: plain euclidean.
+    """
     from harness.metrics import get_metric
 
     bound = get_metric(spec)
     if bound.info.name not in _MAKERS:
         raise InvalidInputError(f"{spec!r} is not a Hadamard-weighted metric "
                                 f"({sorted(_MAKERS)})")
-    return make(bound.info.name, bound.params[_MAKERS[bound.info.name][1]]).transform(X)
+    return _resolve(bound.info.name, bound.params[_MAKERS[bound.info.name][1]], X).transform(X)
+
+
+def _resolve(name: str, value: Any, X: Any) -> HadamardMetric:
+    """The metric of a spec value; an empty value means unit weights (plain euclidean)."""
+    if isinstance(value, str) and not value.strip():
+        width = int(np.shape(X)[-1]) if np.ndim(X) else 1
+        return make(name, np.ones(max(width, 1)))
+    return make(name, value)
 
 
 def _functions(name: str) -> dict[str, Any]:
     key = _MAKERS[name][1]
 
     def pairwise(X: Any, Y: Any, **params: Any) -> np.ndarray:
-        return make(name, params[key]).pairwise(X, Y)
+        return _resolve(name, params[key], X).pairwise(X, Y)
 
     def rowwise(X: Any, Y: Any, **params: Any) -> np.ndarray:
-        return make(name, params[key]).rowwise(X, Y)
+        return _resolve(name, params[key], X).rowwise(X, Y)
 
     def gradient(Q: Any, X: Any, **params: Any) -> np.ndarray:
-        return make(name, params[key]).gradient(Q, X)
+        return _resolve(name, params[key], Q).gradient(Q, X)
 
     def bind(**params: Any) -> dict[str, Any]:
-        make(name, params[key])  # a clear error for a bad vector, when the spec is resolved
+        if str(params[key]).strip():
+            make(name, params[key])  # a clear error for a bad vector, when resolved
         return {}
 
     return {"pairwise": pairwise, "rowwise": rowwise, "gradient": gradient, "bind": bind}
