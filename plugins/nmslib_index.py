@@ -84,4 +84,5 @@ def register_indexes(register: Any) -> None:
             for c in ("check_params", "check_output_types", "check_ids_valid",
                       "check_results_exact", "check_exact_with_ties", "check_k_equals_n",
                       "check_single_matches_batch", "check_deterministic",
-                      "check_inputs_not_mutated", "check_warmup_and_stats")}))
+                      "check_inputs_not_mutated", "check_warmup_and_stats", "check_recall",
+                      "check_k_out_of_range", "check_bad_input", "check_index_bytes")}))
