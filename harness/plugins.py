@@ -44,18 +44,19 @@ GROUP = "vecbench"
 DISABLE_ENV = "VECBENCH_DISABLE_PLUGINS"
 EXTRA_ENV = "VECBENCH_PLUGINS"
 
-# Used only when vecbench runs from a source tree that was never installed (no entry points).
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("metrics", "plugins.metrics"),
-    ("datasets", "plugins.datasets"),
-    ("measures", "plugins.measures"),
-    ("tasks", "plugins.tasks"),
-    ("executors", "plugins.executors"),
-    ("bruteforce", "plugins.bruteforce"),
-    ("null", "plugins.null"),
-    ("faiss", "plugins.faiss_index"),
-    ("hnswlib", "plugins.hnswlib_index"),
-)
+
+def _source_tree_plugins() -> list[tuple[str, str]]:
+    """Built-in plugins of a source tree that was never installed (no entry points): read
+    from the ``vecbench`` entry-point table of its pyproject.toml, the one list of them."""
+    import tomllib
+
+    path = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        table = tomllib.loads(path.read_text())["project"]["entry-points"][GROUP]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return []
+    return list(table.items())
+
 
 HOOKS = ("register_indexes", "register_metrics", "register_datasets", "register_measures",
          "register_attacks", "register_tasks", "register_clusterers", "register_executors",
@@ -117,7 +118,7 @@ class PluginHost:
         disabled = set(disabled)
         eps = md.entry_points(group=GROUP)
         if not eps:
-            for name, module in DEFAULT_PLUGINS:
+            for name, module in _source_tree_plugins():
                 if name not in disabled:
                     self.load_module(name, module, "vecbench", _own_version())
             return
