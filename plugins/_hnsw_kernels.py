@@ -263,12 +263,15 @@ def search_layer(q: np.ndarray, entry_ids: np.ndarray, entry_d: np.ndarray, n_en
         r = link_pos(c, layer, up_offset)
         cnt = links[r, 0]
         n_expanded += 1
+        # Prefetch one step ahead: the list of the next candidate, the next neighbour's vector.
+        if nc > 0:
+            _prefetch(links, link_pos(cand_v[0], layer, up_offset), 0)
+        if cnt > 0:
+            _prefetch(data, links[r, 1], 0)
         for j in range(1, cnt + 1):
             e = links[r, j]
-            if tags[e] != tag:
-                _prefetch(data, e, 0)
-        for j in range(1, cnt + 1):
-            e = links[r, j]
+            if j < cnt:
+                _prefetch(data, links[r, j + 1], 0)
             if tags[e] == tag:
                 continue
             tags[e] = tag
