@@ -1054,9 +1054,14 @@ class _MetricContext:
         self.rng = np.random.default_rng([settings.seed, 31])
 
     def sample(self, rows: int, salt: int = 0) -> VectorData:
-        return make_data(self.kind, n=rows, dim=self.s.dim, n_queries=1,
+        data = make_data(self.kind, n=rows, dim=self.s.dim, n_queries=1,
                          seed=self.s.seed * 1000 + salt, binary_bits=self.s.binary_bits,
                          vocabulary=self.s.vocabulary).train
+        if getattr(self.info, "domain", "real") == "probability":
+            # rows on the open simplex: the softmax of the seeded normal draws
+            z = np.exp(np.asarray(data, dtype=np.float64))
+            data = z / z.sum(axis=1, keepdims=True)
+        return data
 
     def pairwise(self, x: Any, y: Any) -> Any:
         return self.info.pairwise(x, y, **self.params)

@@ -304,6 +304,9 @@ class MetricInfo:
         ``signed`` or ``blas`` (minkowski keeps the triangle inequality only for p >= 1) and
         raises :class:`~harness.errors.InvalidInputError` for values ``Param`` bounds cannot
         express.
+    :param domain: the inputs it is defined on: ``"real"`` (any finite vectors) or
+        ``"probability"`` (non-negative rows summing to 1, e.g. KL); the conformance kit
+        draws its test data from that domain.
     """
 
     name: str
@@ -319,6 +322,7 @@ class MetricInfo:
     description: str = ""
     params: tuple[Param, ...] = ()
     bind: Callable[..., Mapping[str, Any]] | None = None
+    domain: str = "real"
 
 
 # --------------------------------------------------------------------------- datasets

@@ -207,12 +207,13 @@ _EPS = Param("eps", 0.0, float, low=0.0,
 METRICS = (
     MetricInfo("kl", kl_pairwise, kl_rowwise, gradient=kl_gradient, triangle_inequality=False,
                symmetric=False, aliases=("kullback-leibler",), params=(_EPS,),
+               domain="probability",
                description="KL(x ‖ y) = Σ x log(x/y), query to item (not symmetric)"),
     MetricInfo("js", js_pairwise, js_rowwise, gradient=js_gradient, triangle_inequality=False,
-               aliases=("jensen-shannon",), params=(_EPS,),
+               aliases=("jensen-shannon",), params=(_EPS,), domain="probability",
                description="Jensen-Shannon divergence, in [0, log 2] (not a metric)"),
     MetricInfo("js-distance", js_distance_pairwise, js_distance_rowwise,
-               gradient=js_distance_gradient, params=(_EPS,),
+               gradient=js_distance_gradient, params=(_EPS,), domain="probability",
                description="sqrt of the Jensen-Shannon divergence (a metric)"),
 )
 
