@@ -11,18 +11,19 @@ configuration the worker:
    and "everything" (``*``), each with its exact number of matching live items;
 2. gives each query a filter whose selectivity is closest to ``selectivity`` (drawn at
    random among those within a factor 1.5 of it, seeded by the spec; at least k matching
-   items; ``selectivity = 1`` is the filter ``*`` itself), compiles each distinct filter
-   to a bitmap (AND / OR of label bitmaps, AND the live items) and computes the exact
-   ground truth of each query over the matching items only
+   items; ``selectivity = 1`` is the filter ``*`` itself, i.e. no filter), compiles each
+   distinct filter to a bitmap (AND / OR of label bitmaps) and computes the exact ground
+   truth of each query over the matching live items only
    (``harness.groundtruth.exact_knn`` on the subset, ids mapped back);
 3. builds the index, deletes ``delete_fraction`` of the base (seeded) when asked, then for
-   each query point searches query by query group (one group per distinct filter):
+   each query point searches query group by query group (one group per distinct filter):
    **native** for indexes that declare ``capabilities.filter`` (the filter is passed as the
-   boolean mask they take, converted by :func:`plugins.bitmap.as_mask`), **post-filter**
-   otherwise (or with ``filter_mode = "post"``): search k' neighbours, keep the matching
-   ones, and while a query has fewer than k, search it again with twice k'. The first k'
-   is k over the filter's selectivity (times 1.5), so a 0.1% filter starts at 1000 k, not
-   at a fixed factor; the record keeps how far it went.
+   boolean mask they take, converted by :func:`plugins.bitmap.as_mask`; deleted ids stay in
+   it, hiding them is the index's job), **post-filter** otherwise (or with
+   ``filter_mode = "post"``): search k' neighbours, keep the matching ones, and while a
+   query has fewer than k, search it again with twice k'. The first k' is k over the
+   filter's selectivity (times 1.5), so a 0.1% filter starts at 1000 k, not at a fixed
+   factor; the record keeps how far it went. The filter ``*`` is a plain search.
 
 Returned ids are checked like the search task's (``harness.runner.validate_ids``), and
 also against the filter and the deleted ids: an id outside the filter or a deleted id makes
@@ -197,20 +198,16 @@ class Filter:
         sep = "&" if self.op == "and" else "|"
         return sep.join(names[j] for j in self.labels)
 
-    def compile(self, labels: Labels, alive: Bitmap) -> Bitmap:
-        """The bitmap of live items matching the filter."""
+    def compile(self, labels: Labels) -> Bitmap | None:
+        """The bitmap of the items matching the filter (None for ``*``: no filter)."""
         if self.op == "all":
-            return alive.copy()
+            return None
         first = labels.bitmaps[self.labels[0]]
         if self.op == "label":
-            out = first & alive
-        elif self.op == "and":
-            out = first & labels.bitmaps[self.labels[1]]
-            out &= alive
-        else:
-            out = first | labels.bitmaps[self.labels[1]]
-            out &= alive
-        return out
+            return first
+        if self.op == "and":
+            return first & labels.bitmaps[self.labels[1]]
+        return first | labels.bitmaps[self.labels[1]]
 
 
 def candidate_filters(labels: Labels, alive: Bitmap, combine: str
@@ -271,7 +268,7 @@ class FilterPlan:
 
     keys: list[str]  # distinct filter keys
     groups: list[np.ndarray]  # query rows of each distinct filter
-    masks: list[np.ndarray]  # boolean mask of matching live items per distinct filter
+    masks: list[np.ndarray | None]  # the filter given to the index (None: ``*``, no filter)
     counts: np.ndarray  # matching live items per query
     query_keys: np.ndarray  # filter key per query (str)
     gt_ids: np.ndarray
@@ -303,17 +300,19 @@ def plan_filters(ds: Any, metric: Any, opts: Options, k: int, seed: int,
     distinct = sorted(set(keys), key=keys.index)
     by_key = {f.key(labels.names): f for f in chosen}
     t0 = time.perf_counter()
-    bitmaps = [by_key[key].compile(labels, alive) for key in distinct]
+    bitmaps = [by_key[key].compile(labels) for key in distinct]
     compile_seconds = time.perf_counter() - t0
     query_keys = np.array(keys)
     groups = [np.flatnonzero(query_keys == key) for key in distinct]
-    masks = [as_mask(b, n) for b in bitmaps]
+    # the index gets the filter itself: the deleted ids are the index's own business
+    masks = [None if b is None else as_mask(b, n) for b in bitmaps]
+    live = [alive if b is None else (b & alive if n_deleted else b) for b in bitmaps]
     depth = max(k, gt_depth)
     gt_ids = np.full((ds.n_test, depth), -1, dtype=np.int64)
     gt_d = np.full((ds.n_test, depth), np.inf)
     counts = np.zeros(ds.n_test, dtype=np.int64)
     t0 = time.perf_counter()
-    for bitmap, rows in zip(bitmaps, groups, strict=True):
+    for bitmap, rows in zip(live, groups, strict=True):
         items = bitmap.to_array()
         counts[rows] = len(items)
         d = min(depth, len(items))
@@ -392,10 +391,15 @@ class Searcher:
     native: bool
     n: int
 
-    def run(self, queries: np.ndarray, k: int, mask: np.ndarray, selectivity: float,
+    def run(self, queries: np.ndarray, k: int, mask: np.ndarray | None, selectivity: float,
             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Ids (nq, k) and, for post-filtering, k' and rounds per query. ``mask`` None is
+        the filter ``*``: a plain search."""
         from harness.runner import validate_ids
 
+        if mask is None:
+            raw = self.index.search(queries, k)
+            return validate_ids(raw, len(queries), k, self.n), None, None
         if self.native:
             raw = self.index.search(queries, k, filter=mask)
             return validate_ids(raw, len(queries), k, self.n), None, None
@@ -413,6 +417,8 @@ def check_answers(ids: np.ndarray, plan: FilterPlan) -> None:
             q = int(rows[np.flatnonzero((valid & deleted[safe]).any(axis=1))[0]])
             bad = [int(x) for x in ids[q] if x >= 0 and deleted[x]]
             raise InvalidFilteredResult(f"query {q}: the index returned deleted id(s) {bad[:5]}")
+        if mask is None:
+            continue
         outside = valid & ~mask[safe]
         if outside.any():
             q = int(rows[np.flatnonzero(outside.any(axis=1))[0]])
@@ -512,6 +518,9 @@ def _pass(searcher: Searcher, test: np.ndarray, k: int, plan: FilterPlan,
         if final_k is not None:
             stats.final_k[rows] = final_k
             stats.rounds[rows] = rounds  # type: ignore[assignment]
+        elif not searcher.native:  # the filter '*': one plain search of k
+            stats.final_k[rows] = k
+            stats.rounds[rows] = 1
     return ids, stats
 
 
@@ -527,7 +536,7 @@ def measure_point(searcher: Searcher, spec: Any, ds: Any, metric: Any, plan: Fil
     index.set_query_params(**spec.query)
     test = ds.test
     n_live = int(plan.alive.sum())
-    group_sel = np.array([len(np.flatnonzero(m)) / max(n_live, 1) for m in plan.masks])
+    group_sel = np.array([plan.counts[rows[0]] / max(n_live, 1) for rows in plan.groups])
     ids, stats = _pass(searcher, test, k, plan, group_sel)
     query_stats = dict(index.query_stats() or {})
     check_answers(ids, plan)
