@@ -339,7 +339,9 @@ def binop(op: int, ma, na, va, wa, mb, nb, vb, wb):
     rows, nvals, nblocks = _bounds(op, ma, na, mb, nb)
     scratch = np.zeros(BLOCK, dtype=np.uint64)
     meta = np.empty((rows, 3), dtype=np.int64)
-    values = np.empty(nvals, dtype=np.uint16)
+    # one spare value: an AND of arrays writes each probed value before deciding whether to
+    # keep it, so it may write one past its result (overwritten by the next container)
+    values = np.empty(nvals + 1, dtype=np.uint16)
     words = np.empty(nblocks * BLOCK, dtype=np.uint64)
     big = np.int64(1) << 40
     i = j = r = vpos = bpos = total = 0
@@ -1177,7 +1179,7 @@ def warm() -> None:
     for op in (OP_AND, OP_OR, OP_XOR, OP_ANDNOT):
         binop(op, a[0], len(a[0]), a[1], a[2], b[0], len(b[0]), b[1], b[2])
     and_count(a[0], len(a[0]), a[1], a[2], b[0], len(b[0]), b[1], b[2])
-    dense = to_dense(b[0], len(b[0]), b[1], b[2], 200)
+    dense = to_dense(b[0], len(b[0]), b[1], b[2], 2000)  # covers every id of a and b
     from_dense(dense)
     to_ids(a[0], len(a[0]), a[1], a[2], 3)
     repack(a[0], len(a[0]), a[1], a[2])
