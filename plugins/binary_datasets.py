@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataKind, Dataset, DatasetInfo, InvalidInputError
+from harness import DataKind, Dataset, DatasetInfo, InvalidInputError, hookimpl
 
 MAX_BITS = 4_000_000_000
 
@@ -138,10 +138,16 @@ def _load_bits(name: str, _data_dir: Any = None) -> Dataset:
 # --------------------------------------------------------------------------- registration
 
 
-def register(register: Any, *, minilm_available: Any, fashion_available: Any,
-             fetch_minilm: Any = None, fetch_fashion: Any = None) -> None:
-    """Register the binary datasets (called by ``plugins.datasets``' hook)."""
-    from plugins.datasets import MINILM_QUERIES
+@hookimpl
+def register_datasets(register: Any) -> None:
+    """Register the binary datasets."""
+    from plugins.datasets import (
+        MINILM_QUERIES,
+        fashion_available,
+        fetch_fashion_mnist,
+        fetch_minilm,
+        minilm_available,
+    )
 
     register(DatasetInfo(
         name="minilm-tokens-bits", load=load_minilm_bits, metric="hamming",
@@ -155,7 +161,7 @@ def register(register: Any, *, minilm_available: Any, fashion_available: Any,
         kind=DataKind.BINARY, n_train=60000, n_test=10000, dim=784,
         available=fashion_available,
         description="Fashion-MNIST pixels thresholded at 128 (hamming), labels kept",
-        source="derived from fashion-mnist", license="MIT", fetch=fetch_fashion))
+        source="derived from fashion-mnist", license="MIT", fetch=fetch_fashion_mnist))
     register(DatasetInfo(
         name="bits-{n}x{d}", load=None, metric="hamming", kind=DataKind.BINARY,
         available=lambda _data_dir: None,

