@@ -348,7 +348,10 @@ class Sweep:
         self.points: list[dict[str, Any]] = []
 
     def measure(self, method: str, config: str, search: Callable[[], np.ndarray],
-                build_s: float = float("nan"), extra: str = "") -> float:
+                build_s: float = float("nan"),
+                extra: Callable[[int], str] | None = None) -> float:
+        """Time ``search`` (a warm-up pass, then ``reps`` timed ones) and record the point;
+        ``extra(passes)`` is printed after the passes (e.g. per-query counters)."""
         ids = search()  # warm-up pass, scored
         recall = dense_recall(self.D, self.kth, ids, self.k)
         walls, cpus = [], []
@@ -362,8 +365,8 @@ class Sweep:
                  "cpu_qps": nq / statistics.median(cpus), "build_s": build_s}
         self.points.append(point)
         print(f"  {self.metric:9s} {method:14s} {config:34s} recall {recall:.3f}  QPS "
-              f"{qps:8.0f} (CPU {point['cpu_qps']:8.0f})  build {build_s:6.2f} s {extra}",
-              flush=True)
+              f"{qps:8.0f} (CPU {point['cpu_qps']:8.0f})  build {build_s:6.2f} s "
+              f"{extra(1 + self.reps) if extra else ''}", flush=True)
         return recall
 
     def frontier(self, method: str) -> list[tuple[float, float]]:
@@ -415,11 +418,12 @@ def run_dense_family(family: str, base: np.ndarray, queries: np.ndarray, args: a
     ours = f"lsh-{family}"
     print(f"\n[dense] {ours} ({metric}), {len(base):,} x {base.shape[1]}, "
           f"{len(queries):,} queries, k={k}, reps {args.reps}")
+    # automatic k at three table counts, then larger k for the fast, low-recall end
     configs = ([(0, 8), (0, 16), (24, 16)] if args.quick
-               else [(0, 8), (0, 16), (0, 32), (24, 16), (32, 8)])
+               else [(0, 8), (0, 16), (0, 32), (24, 16), (32, 8), (48, 4)])
     if family == "pstable":
         configs = ([(0, 8), (0, 16), (14, 16)] if args.quick
-                   else [(0, 8), (0, 16), (0, 32), (14, 16), (20, 8)])
+                   else [(0, 8), (0, 16), (0, 32), (14, 16), (20, 8), (28, 4)])
     warm = cls(tables=2)
     t0 = time.perf_counter()
     warm.warmup(base[:64])
@@ -432,7 +436,8 @@ def run_dense_family(family: str, base: np.ndarray, queries: np.ndarray, args: a
             recall = sweep.measure(
                 ours, f"k={index.k_hash} L={tables} probes={probes}",
                 lambda: index.search(queries, k)[0], build_s,  # noqa: B023
-                f"cand/q {index.query_stats()['candidates'] / len(queries):7.0f}")
+                lambda passes, ix=index: "cand/q {:7.0f}".format(
+                    ix.query_stats()["candidates"] / passes / len(queries)))
             if recall >= 0.995:
                 break
     # faiss IndexLSH: sign bits after a random rotation, Hamming scan of every code

@@ -34,11 +34,9 @@ _S31 = np.uint64(31)
 _S32 = np.uint64(32)
 _S61 = np.uint64(61)
 _S58 = np.uint64(58)
-_S6 = np.uint64(6)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
 _LOW29 = np.uint64((1 << 29) - 1)
-_LOW6 = np.uint64(63)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -55,8 +53,6 @@ EUCLIDEAN = 1
 #: hash families of the dense kernels
 HYPERPLANE = 0
 PSTABLE = 1
-
-EMPTY_SLOT = np.uint32(0xFFFFFFFF)
 
 #: fast-math flags of the float kernels: re-association (vectorised sums) and fused
 #: multiply-add only; no "no-inf/no-nan" assumptions, as the kernels compare with inf
@@ -110,15 +106,6 @@ def mulmod61_array(a: np.ndarray, h: np.ndarray) -> np.ndarray:
     out = np.empty(a.shape[0], dtype=np.uint64)
     for i in range(a.shape[0]):
         out[i] = mulmod61(a[i], h[i])
-    return out
-
-
-@njit(cache=True)
-def prehash_tokens(tokens: np.ndarray, salt: np.uint64) -> np.ndarray:
-    """splitmix64 of each token (as a 64-bit pattern) xor ``salt``, reduced modulo 2^61 - 1."""
-    out = np.empty(tokens.shape[0], dtype=np.uint64)
-    for i in range(tokens.shape[0]):
-        out[i] = _fold61(splitmix64(np.uint64(np.int64(tokens[i])) ^ salt))
     return out
 
 

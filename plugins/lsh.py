@@ -202,7 +202,6 @@ class _DenseLSHIndex(BaseIndex):
         self.probes = 1
         self.hasher: DenseHasher | None = None
         self._stats = np.zeros(3, dtype=np.int64)
-        self._n_queries = 0
 
     # ---- build
     def _prepare(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +261,6 @@ class _DenseLSHIndex(BaseIndex):
             h.mult, self.k_hash, self.tables, h.code, self.table_keys, self.bucket_start,
             self.bucket_end, self.table_ptr, self.sorted_ids, self.probes, k, code)
         self._stats += stats
-        self._n_queries += len(queries)
         found = ids >= 0
         ids[found] = self.order[ids[found]]
         return ids, dists
@@ -287,7 +285,6 @@ class _DenseLSHIndex(BaseIndex):
 
     def _reset_stats(self) -> None:
         self._stats[:] = 0
-        self._n_queries = 0
 
     def _owned_arrays(self) -> list[Any]:
         if self.hasher is None:
