@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from harness import BaseIndex, IndexCapabilities, IndexInfo, InvalidInputError, Param, hookimpl
-from harness.types import resolve_params
+from harness.types import VectorData, resolve_params
 from harness.validation import check_dense
 from plugins import _lsh_kernels as kern
 from plugins import minhash
@@ -212,7 +212,8 @@ class _DenseLSHIndex(BaseIndex):
                             ) -> tuple[float, int]:
         raise NotImplementedError
 
-    def _build(self, data: np.ndarray) -> None:
+    def _build(self, data: VectorData) -> None:
+        assert isinstance(data, np.ndarray)  # dense data, checked by BaseIndex.build
         rng = np.random.default_rng([self.seed, 1])
         stored, norms = self._prepare(data)
         # store the rows in the leaf order of a random-projection tree, so that a query's
@@ -252,8 +253,8 @@ class _DenseLSHIndex(BaseIndex):
     def _query_form(self, queries: np.ndarray) -> np.ndarray:
         return queries
 
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        assert self.hasher is not None
+    def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.hasher is not None and isinstance(queries, np.ndarray)
         h = self.hasher
         code = kern.ANGULAR if self.metric_name == "angular" else kern.EUCLIDEAN
         ids, dists, stats = kern.dense_search(

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.special import beta, betainc
 
 from harness import BaseIndex, DataKind, IndexCapabilities, IndexInfo, InvalidInputError, Param
-from harness.types import SetData, resolve_params
+from harness.types import SetData, VectorData, resolve_params
 from harness.validation import check_sets
 from plugins import _lsh_kernels as kern
 
@@ -74,7 +74,7 @@ def band_candidate_probability(s: Any, bands: int, rows: int) -> np.ndarray:
     return 1.0 - (1.0 - s ** rows) ** bands
 
 
-def _miss_area(t: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
+def _miss_area(t: Any, b: np.ndarray, r: np.ndarray) -> np.ndarray:
     """``int_0^t (1 - s^r)^b ds`` = (1/r) B(1/r, b+1) I_{t^r}(1/r, b+1) (u = s^r)."""
     inv_r = 1.0 / r
     return inv_r * beta(inv_r, b + 1.0) * betainc(inv_r, b + 1.0, t ** r)
@@ -221,7 +221,7 @@ class MinHashLSHIndex(BaseIndex):
         self._true_above = 0
         self._inverted: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _build(self, data: SetData) -> None:
+    def _build(self, data: VectorData) -> None:
         self.sets = check_sorted_sets(data, "build data")
         sig = kern.minhash_signatures(self.sets.indptr, self.sets.indices, self.hasher.a,
                                       self.hasher.b, self.hasher.salt)
@@ -233,7 +233,7 @@ class MinHashLSHIndex(BaseIndex):
         super().set_query_params(**params)
         self.min_candidates = int(resolved["min_candidates"])
 
-    def _search(self, queries: SetData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.sets is not None
         q = check_sorted_sets(queries, "queries")
         sig = kern.minhash_signatures(q.indptr, q.indices, self.hasher.a, self.hasher.b,
