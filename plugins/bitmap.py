@@ -8,11 +8,13 @@ Two representations, chosen by the ``form`` build parameter:
   (``plugins._bitmap_kernels``) and return the result's cardinality in the same pass.
 - ``containers``: Roaring-style array / bitset containers for sparse sets
   (``plugins._roaring``).
-- ``auto`` (the default): dense when the set holds at least 1/32 of the universe, containers
-  below 1/128, and whichever it already is in between (so a set hovering near one threshold
-  does not convert back and forth). The form is reconsidered after every bulk operation
-  (construction, set algebra, batch and range updates), never after a single ``add`` or
-  ``discard``.
+- ``auto`` (the default): dense when the set holds at least 1/256 of the universe,
+  containers below 1/1024, and whichever it already is in between (so a set hovering near
+  one threshold does not convert back and forth). The thresholds are where the two forms'
+  set algebra costs cross on 10^7 bits (``benchmarks/bitmap.py``): the dense form's cost is
+  fixed by the universe, the containers' grows with the ids. The form is reconsidered after
+  every bulk operation (construction, set algebra, batch and range updates), never after a
+  single ``add`` or ``discard``.
 
 The bitmap protocol of the ``register_bitmaps`` hook (``docs/bitmaps.md``) is what
 :class:`Bitmap` implements; :func:`as_mask` and :func:`as_bitmap` convert between bitmaps,
@@ -34,8 +36,8 @@ from plugins._roaring import Containers
 
 FORMS = ("auto", "dense", "containers")
 #: auto form: dense at or above this density, containers below SPARSE_BELOW
-DENSE_ABOVE = 1 / 32
-SPARSE_BELOW = 1 / 128
+DENSE_ABOVE = 1 / 256
+SPARSE_BELOW = 1 / 1024
 #: ids are stored in 32 bits by the containers (as in Roaring)
 MAX_BITS = 1 << 32
 MAGIC = b"VBBM"

@@ -120,7 +120,6 @@ class _FaissBase(BaseIndex):
         self._index: Any = None
         self._base: Any = None
         self._refined = False
-        self._check_build_params()
 
     # ------------------------------------------------------------------ threads
     def set_threads(self, threads: int) -> None:
@@ -133,9 +132,6 @@ class _FaissBase(BaseIndex):
         pin_threads(self.threads, refresh=refresh)
 
     # ------------------------------------------------------------------ building
-    def _check_build_params(self) -> None:
-        """Reject build-parameter combinations before any data is seen."""
-
     def _create(self, x: np.ndarray) -> Any:
         """Return a trained and filled faiss index for the (possibly normalised) data."""
         raise NotImplementedError

@@ -336,15 +336,18 @@ def test_container_type_flips_exactly_at_4096_as_in_croaring():
 
 
 def test_auto_form_follows_density_with_hysteresis():
-    n = 1 << 16
-    sparse = Bitmap(n, np.arange(0, n, 1024))  # 1/1024
-    dense = Bitmap(n, np.arange(0, n, 4))  # 1/4
+    n = 1 << 20
+    low, high = bm_mod.SPARSE_BELOW, bm_mod.DENSE_ABOVE
+    step = lambda density: max(1, round(1 / density))  # noqa: E731
+    sparse = Bitmap(n, np.arange(0, n, step(low / 2)))
+    dense = Bitmap(n, np.arange(0, n, step(high * 2)))
     assert sparse.representation == "containers" and dense.representation == "dense"
-    middle = np.arange(0, n, 64)  # 1/64: between the thresholds, keeps its form
+    middle = np.arange(0, n, step((low * high) ** 0.5))  # between the thresholds
     assert (dense & Bitmap(n, middle, form="dense")).representation == "dense"
     assert (sparse | Bitmap(n, middle, form="containers")).representation == "containers"
+    assert Bitmap(n, middle).representation == "containers"  # built: starts compressed
     assert (dense & sparse).representation == "containers"
-    assert bm_mod.SPARSE_BELOW < 1 / 64 < bm_mod.DENSE_ABOVE
+    assert (dense | sparse).representation == "dense"
 
 
 # --------------------------------------------------------------------------- bad input
