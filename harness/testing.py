@@ -161,10 +161,12 @@ class KitData:
 
 def make_data(kind: DataKind | str = DataKind.DENSE, *, n: int = 500, dim: int = 16,
               n_queries: int = 30, seed: int = 0, binary_bits: int = 64,
-              vocabulary: int = 200, ties: bool = False) -> KitData:
+              vocabulary: int = 200, ties: bool = False, domain: str = "real") -> KitData:
     """Small seeded data of one kind: the same arguments always give the same arrays.
 
     - dense: standard normal float32 (n, dim) base vectors and (n_queries, dim) queries;
+      with ``domain="probability"`` (metrics over probability vectors, such as the
+      divergences) the softmax of those rows instead, on the open simplex;
     - binary: uniformly random bits, packed LSB-first into uint8 (n, binary_bits / 8);
     - sets: random sets of 3 to 30 tokens out of ``range(vocabulary)``, as :class:`SetData`.
 
@@ -177,7 +179,11 @@ def make_data(kind: DataKind | str = DataKind.DENSE, *, n: int = 500, dim: int =
 
     def draw(rows: int) -> Any:
         if kind is DataKind.DENSE:
-            return rng.standard_normal((rows, dim)).astype(np.float32)
+            z = rng.standard_normal((rows, dim))
+            if domain == "probability":
+                z = np.exp(z)
+                z /= z.sum(axis=1, keepdims=True)
+            return z.astype(np.float32)
         if kind is DataKind.BINARY:
             if binary_bits % 8:
                 raise ValueError(f"binary_bits must be a multiple of 8, got {binary_bits}")
@@ -287,6 +293,14 @@ REFERENCE_METRICS: dict[str, tuple[DataKind, PairwiseRef]] = {
     "hamming-normalized": (DataKind.BINARY, _bit_fraction),
     "jaccard": (DataKind.SETS, _jaccard_sets),
 }
+
+
+def _metric_domain(metric: str, registry: Any = None) -> str:
+    """``MetricInfo.domain`` of a registered metric (``"real"`` for the kit's own ones)."""
+    if metric in REFERENCE_METRICS:
+        return "real"
+    reg = registry if registry is not None else _default_registry()
+    return str(getattr(reg.metrics.get(metric), "domain", "real"))
 
 
 def reference_pairwise(metric: str, registry: Any = None) -> tuple[DataKind, PairwiseRef]:
@@ -455,6 +469,7 @@ class _IndexContext:
                                            self.owner)
         self.default_query = resolve_params(info.query_params, {}, self.owner)
         self.kind, self._pairwise = reference_pairwise(metric, registry)
+        self.domain = _metric_domain(metric, registry)
         self.exact = info.capabilities.exact
         self.k = settings.k
 
@@ -462,7 +477,7 @@ class _IndexContext:
     def data(self, *, ties: bool = False, n: int | None = None) -> KitData:
         s = self.s
         return _cached_data(self.kind, n or s.n, s.dim, s.n_queries, s.seed, s.binary_bits,
-                            s.vocabulary, ties)
+                            s.vocabulary, ties, self.domain)
 
     def truth(self, data: KitData) -> np.ndarray:
         """Reference float64 distances (n_queries, n) of the kit's data (cached: the data
@@ -532,9 +547,10 @@ _TRUTH_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
 def _cached_data(*key: Any) -> KitData:
     """Kit data is generated once per process; checks always receive copies of it."""
     if key not in _DATA_CACHE:
-        kind, n, dim, nq, seed, bits, vocab, ties = key
+        kind, n, dim, nq, seed, bits, vocab, ties, domain = key
         _DATA_CACHE[key] = make_data(kind, n=n, dim=dim, n_queries=nq, seed=seed,
-                                     binary_bits=bits, vocabulary=vocab, ties=ties)
+                                     binary_bits=bits, vocabulary=vocab, ties=ties,
+                                     domain=domain)
     return _DATA_CACHE[key]
 
 

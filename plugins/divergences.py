@@ -263,17 +263,6 @@ class DivergenceScan(BaseIndex):
         return [self.data]
 
 
-#: The conformance kit draws Gaussian data; divergences refuse negative entries.
-_KIT_XFAILS = {
-    f"{check}[{metric}]": "the kit's Gaussian data has negative entries; divergences take "
-                          "probability vectors (exactness is tested in tests/test_divergences.py)"
-    for metric in ("kl", "js", "js-distance")
-    for check in ("check_params", "check_output_types", "check_ids_valid",
-                  "check_results_exact", "check_exact_with_ties", "check_k_equals_n",
-                  "check_single_matches_batch", "check_deterministic",
-                  "check_inputs_not_mutated", "check_warmup_and_stats")}
-
-
 @hookimpl
 def register_indexes(register: Any) -> None:
     """Register ``divergence-scan``."""
@@ -283,7 +272,6 @@ def register_indexes(register: Any) -> None:
             metrics=frozenset({"kl", "js", "js-distance", "euclidean", "manhattan"}),
             exact=True),
         build_params=(Param("block", 256, int, low=1, help="queries per block"),),
-        expected_check_failures=_KIT_XFAILS,
         description="exact blocked scan with the metric's own pairwise (non-metric measures)"))
 
 

@@ -29,9 +29,12 @@ from plugins import _hnsw_io
 
 __all__ = ["BUILD_PARAMS", "METRICS", "QUERY_PARAMS", "HNSWIndex", "load_index"]
 
-#: metric name -> distance the kernels search by (cosine: negative dot of unit vectors)
+#: metric name -> distance the kernels search by (cosine: negative dot of unit vectors;
+#: js-distance: the JS divergence, whose square root it is)
 METRICS: dict[str, str] = {"euclidean": "l2", "sqeuclidean": "l2", "angular": "dot",
-                           "ip": "dot"}
+                           "ip": "dot", "kl": "kl", "js": "js", "js-distance": "js"}
+#: metrics over probability vectors (non-negative entries, used as given)
+DIVERGENCES = frozenset({"kl", "js", "js-distance"})
 
 BUILD_PARAMS: tuple[Param, ...] = (
     Param("M", 16, int, "links a new node gets on every layer", low=2, high=10000),
@@ -62,7 +65,10 @@ _ARRAYS = ("vectors", "levels", "links0", "links_up", "up_offset", "deleted", "l
 class HNSWIndex(BaseIndex):
     """Hierarchical Navigable Small World graph (arXiv:1603.09320) with numba kernels.
 
-    :param metric: ``euclidean``, ``sqeuclidean``, ``angular`` (1 - cos) or ``ip`` (-dot).
+    :param metric: ``euclidean``, ``sqeuclidean``, ``angular`` (1 - cos), ``ip`` (-dot), or
+        the divergences ``kl`` (``KL(query || item)``, not symmetric), ``js`` and
+        ``js-distance`` over non-negative (probability) vectors; the graph assumes neither
+        symmetry nor the triangle inequality.
     :param params: build parameters, see :data:`BUILD_PARAMS`.
 
     Ids are row numbers: 0..n-1 for ``build``, then consecutive for each ``add``.
@@ -129,6 +135,7 @@ class HNSWIndex(BaseIndex):
         vectors = np.array(data, dtype=np.float32, order="C", copy=True)
         if self.metric == "angular":
             _normalise_rows(vectors)
+        self._check_domain(vectors, "data")
         levels = self._draw_levels(count, start)
         offsets = np.full(count, -1, np.int32)
         upper = levels > 0
@@ -239,6 +246,7 @@ class HNSWIndex(BaseIndex):
         if self.metric == "angular":
             queries = queries.copy()
             _normalise_rows(queries)
+        self._check_domain(queries, "queries")
         mask = self._alive_mask()
         if allowed is not None:
             allowed = allowed[self._labels]
@@ -258,13 +266,26 @@ class HNSWIndex(BaseIndex):
             self._stats)
         return ids, self._to_metric(dist)
 
+    def _check_domain(self, x: np.ndarray, what: str) -> None:
+        """Divergences take non-negative vectors: refuse negative entries with the fix."""
+        if self.metric in DIVERGENCES and x.size and float(x.min()) < 0:
+            raise InvalidInputError(
+                f"{_OWNER} metric {self.metric!r}: {what} has negative entries (minimum "
+                f"{float(x.min())!r}); divergences take non-negative (probability) vectors, "
+                "e.g. normalised histograms")
+
     def _alive_mask(self) -> np.ndarray | None:
         if self._alive is None and self._deleted.any():
             self._alive = ~self._deleted
         return self._alive
 
     def _to_metric(self, d: np.ndarray) -> np.ndarray:
-        """Kernel distances (squared L2 / -dot) -> distances under ``self.metric``."""
+        """Kernel distances (squared L2 / -dot / divergence) -> distances under the metric."""
+        if self.metric in DIVERGENCES:
+            d[d >= _kernels().DIV_CAP] = np.inf
+            if self.metric == "js-distance":
+                np.sqrt(np.maximum(d, 0, out=d), out=d)
+            return d
         if self.metric == "euclidean":
             return np.sqrt(np.maximum(d, 0, out=d), out=d)
         if self.metric == "sqeuclidean":
