@@ -19,8 +19,8 @@ from harness import BaseIndex, IndexCapabilities, IndexInfo, InvalidInputError, 
 from harness.types import VectorData
 
 _SPACES = {"js": "jsdivfast", "js-distance": "jsdivfast"}
-INSTALL_HINT = "pip install nmslib (or build from source for SIMD: pip install --no-binary " \
-               ":all: nmslib)"
+INSTALL_HINT = "pip install 'vecbench[nmslib]' (or build nmslib from source for SIMD: " \
+               "pip install --no-binary :all: nmslib)"
 
 
 class NmslibHnsw(BaseIndex):
