@@ -27,6 +27,14 @@ of L2-normalised COPIES of the base and the queries, never the caller's arrays, 
 takes euclidean and angular only. faiss is imported when an index is created, so this module
 loads without it.
 
+Filtered search: ``faiss``, ``faiss-ivf``, ``faiss-ivfpq`` and ``faiss-hnsw`` declare the
+``filter`` capability; ``search(queries, k, filter=mask)`` packs the boolean mask least
+significant bit first (``numpy.packbits(mask, bitorder="little")``, the layout of vecbench's
+dense bitmap) into a faiss ``IDSelectorBitmap`` and passes it in the search parameters
+(``SearchParametersIVF`` with ``nprobe``, ``SearchParametersHNSW`` with ``efSearch``, inside
+``IndexRefineSearchParameters`` when re-ranking). faiss's ``IndexPQ`` and ``IndexLSH`` take
+no selector, so ``faiss-pq`` and ``faiss-lsh`` are post-filtered by the filtered-search task.
+
 ``index_bytes`` is the size of ``faiss.serialize_index`` (what ``write_index`` would save:
 codes, ids, centroids, graph, raw vectors where kept), or ``ntotal x code_size`` for flat
 indexes, which hold nothing else.
@@ -46,10 +54,12 @@ from harness import (
     InvalidInputError,
     Param,
     PluginUnavailableError,
+    VecbenchError,
     hookimpl,
 )
 from harness.metrics import get_metric
 from harness.types import VectorData, resolve_params
+from harness.validation import check_data, check_k
 from plugins._threads import check_threads, pin_threads
 
 #: metric name -> (faiss metric attribute, normalise vectors first)
@@ -102,6 +112,8 @@ class _FaissBase(BaseIndex):
     QUERY_PARAMS: ClassVar[tuple[Param, ...]] = ()
     #: whether the base index returns distances in the metric's units
     OWN_DISTANCES: ClassVar[bool] = True
+    #: whether ``search(..., filter=mask)`` runs natively (faiss ``IDSelectorBitmap``)
+    FILTER: ClassVar[bool] = False
 
     def __init__(self, metric: str = "euclidean", threads: int = 1, **params: Any) -> None:
         faiss = _import_faiss(self.NAME)
@@ -181,18 +193,59 @@ class _FaissBase(BaseIndex):
     def _apply_query_params(self) -> None:
         """Push ``self.query_params`` into the faiss objects."""
 
+    def search(self, queries: VectorData, k: int, filter: Any = None,
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Top-``k`` of each query; with ``filter`` (a boolean mask of length ``n``) only ids
+        where it is True, searched natively through a faiss ``IDSelectorBitmap`` (the mask
+        packed least-significant bit first). Fewer than k allowed ids: the rest is -1."""
+        if filter is None:
+            return super().search(queries, k)
+        if self._index is None:
+            raise VecbenchError("search() called before build()")
+        if not self.FILTER:
+            raise InvalidInputError(
+                f"{self.NAME}: faiss cannot filter this index natively; post-filter instead "
+                "(the filtered-search task does so for indexes without the filter capability)")
+        mask = np.asarray(filter)
+        if mask.dtype != np.bool_ or mask.shape != (self.n,):
+            raise InvalidInputError(
+                f"filter must be a boolean mask of shape ({self.n},) (True = allowed), got "
+                f"dtype {mask.dtype} and shape {mask.shape}")
+        queries = check_data(queries, self.kind, "queries", dim=self.dim)
+        k = check_k(k, self.n)
+        packed = np.packbits(mask, bitorder="little")  # faiss reads it, must outlive search
+        selector = self._faiss.IDSelectorBitmap(self.n, self._faiss.swig_ptr(packed))
+        try:
+            return self._run_search(queries, k, self._search_parameters(selector))
+        except RuntimeError as exc:
+            raise InvalidInputError(
+                f"{self.NAME}: faiss refused the filtered search: {_last_line(exc)}") from None
+
+    def _search_parameters(self, selector: Any) -> Any:
+        """faiss search parameters carrying ``selector`` and this index's query params."""
+        return self._faiss.SearchParameters(sel=selector)
+
     def _search(self, queries: VectorData, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._run_search(queries, k, None)
+
+    def _run_search(self, queries: VectorData, k: int, params: Any
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
         assert isinstance(queries, np.ndarray)
         self._pin()
         q = _normalized_copy(queries) if self._normalize else queries
         rerank = int(self.query_params.get("rerank", 0) or 0)
+        extra = {} if params is None else {"params": params}
         if self._refined and rerank > 0:
             # IndexRefine searches the base for int(k * k_factor) candidates
-            self._index.k_factor = (max(rerank, k) + 0.5) / k
-            raw_d, ids = self._index.search(q, k)
+            k_factor = (max(rerank, k) + 0.5) / k
+            self._index.k_factor = k_factor
+            if params is not None:
+                extra = {"params": self._faiss.IndexRefineSearchParameters(
+                    k_factor=k_factor, base_index_params=params)}
+            raw_d, ids = self._index.search(q, k, **extra)
             own = True
         else:
-            raw_d, ids = self._base.search(q, k)
+            raw_d, ids = self._base.search(q, k, **extra)
             own = self.OWN_DISTANCES
         ids = ids.astype(np.int64, copy=False)
         if not own:
@@ -235,6 +288,7 @@ class FaissIndex(_FaissBase):
     """
 
     NAME = "faiss"
+    FILTER = True  # flat, IVF and HNSW factories; faiss refuses the others (a clear error)
     BUILD_PARAMS = (
         Param("factory", "Flat", str, help="faiss index_factory string"),
         Param("threads", 1, int, low=1, help="OpenMP/BLAS threads"),
@@ -286,6 +340,15 @@ class FaissIndex(_FaissBase):
                 raise InvalidInputError(
                     f"faiss: index {self.factory!r} has no search parameter {name!r}") from None
 
+    def _search_parameters(self, selector: Any) -> Any:
+        faiss = self._faiss
+        if isinstance(self._index, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=int(self._index.nprobe))
+        if isinstance(self._index, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector,
+                                              efSearch=int(self._index.hnsw.efSearch))
+        return faiss.SearchParameters(sel=selector)
+
 
 def make_faiss(metric: str = "euclidean", factory: str = "Flat", threads: int = 1) -> FaissIndex:
     """Factory of :class:`FaissIndex`."""
@@ -320,10 +383,14 @@ def auto_nlist(n: int) -> int:
 
 
 class _IVFMixin:
-    """nlist resolution and the k-means seed shared by the IVF wrappers."""
+    """nlist resolution, the k-means seed and the filtered search's parameters shared by
+    the IVF wrappers."""
 
     params: dict[str, Any]
+    query_params: dict[str, Any]
+    _faiss: Any
     NAME: ClassVar[str]
+    FILTER: ClassVar[bool] = True
 
     def _nlist(self, n: int) -> int:
         nlist = int(self.params["nlist"]) or auto_nlist(n)
@@ -332,6 +399,10 @@ class _IVFMixin:
                 f"{self.NAME}: nlist={nlist} is more than the {n} vectors to index; use "
                 "nlist <= n (0 picks round(4 sqrt(n)))")
         return nlist
+
+    def _search_parameters(self, selector: Any) -> Any:
+        return self._faiss.SearchParametersIVF(
+            sel=selector, nprobe=int(self.query_params.get("nprobe", 1)))
 
     def _seed_ivf(self, index: Any) -> None:
         index.cp.seed = int(self.params["seed"])
@@ -411,8 +482,14 @@ class FaissHNSW(_FaissBase):
         index.add(x)
         return index
 
+    FILTER = True
+
     def _apply_query_params(self) -> None:
         self._base.hnsw.efSearch = int(self.query_params.get("ef", 16))
+
+    def _search_parameters(self, selector: Any) -> Any:
+        return self._faiss.SearchParametersHNSW(
+            sel=selector, efSearch=int(self.query_params.get("ef", 16)))
 
 
 class FaissPQ(_FaissBase):
@@ -469,7 +546,8 @@ def _info(cls: type[_FaissBase], build_grid: dict[str, list[Any]],
           query_grid: dict[str, list[Any]], description: str) -> IndexInfo:
     return IndexInfo(
         name=cls.NAME, factory=_factory(cls),
-        capabilities=IndexCapabilities(metrics=frozenset(cls.METRICS), threads=True),
+        capabilities=IndexCapabilities(metrics=frozenset(cls.METRICS), threads=True,
+                                       filter=cls.FILTER),
         build_params=cls.BUILD_PARAMS, query_params=cls.QUERY_PARAMS,
         build_grid=build_grid, query_grid=query_grid, description=description,
         library=LIBRARY, requires=("faiss",), install_hint=INSTALL_HINT)
@@ -486,7 +564,8 @@ def register_indexes(register: Any) -> None:
     register(IndexInfo(
         name="faiss",
         factory=make_faiss,
-        capabilities=IndexCapabilities(metrics=frozenset(_METRICS), threads=True),
+        capabilities=IndexCapabilities(metrics=frozenset(_METRICS), threads=True,
+                                       filter=True),
         build_params=FaissIndex.BUILD_PARAMS,
         query_params=FaissIndex.QUERY_PARAMS,
         description="faiss-cpu index_factory indexes (default Flat: exact up to float32)",

@@ -396,6 +396,65 @@ def test_faiss_hnsw_and_hnswlib_agree_at_equal_parameters():
     assert (np.diff(a) >= -0.01).all() and (np.diff(b) >= -0.01).all()
 
 
+# =========================================================================== faiss filters
+
+FILTERED = [  # name, build, query, exact
+    ("faiss", {}, {}, True),
+    ("faiss-ivf", {"nlist": 16}, {"nprobe": 16}, True),
+    ("faiss-ivfpq", {"nlist": 16, "m": 8, "nbits": 6, "refine": True},
+     {"nprobe": 16, "rerank": 400}, False),
+    ("faiss-hnsw", {"M": 16, "ef_construction": 100}, {"ef": 400}, False),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "query", "exact"), FILTERED,
+                         ids=[f[0] for f in FILTERED])
+@pytest.mark.parametrize("selectivity", [0.5, 0.02, 0.002])
+def test_faiss_filters_natively_with_an_id_selector_bitmap(name, build, query, exact,
+                                                           selectivity):
+    """Only allowed ids come back, ranked as numpy ranks the allowed items; fewer allowed
+    items than k leave -1 (distance inf)."""
+    rng = np.random.default_rng(5)
+    train = rng.standard_normal((3000, 16)).astype(np.float32)
+    test = rng.standard_normal((30, 16)).astype(np.float32)
+    mask = rng.random(len(train)) < selectivity
+    info = get_registry().indexes.get(name)
+    assert info.capabilities.filter
+    index = info.factory(metric="euclidean", **build)
+    index.build(train)
+    index.set_query_params(**query)
+    ids, dist = index.search(test, K, filter=mask)
+    D = true_distances("euclidean", test, train)
+    D[:, ~mask] = np.inf
+    allowed = int(mask.sum())
+    found = ids >= 0
+    assert mask[ids[found]].all(), "an id outside the filter came back"
+    assert np.isinf(dist[~found]).all() and (ids[:, allowed:] == -1).all()
+    got = ids[:, :min(K, allowed)]
+    truth = np.argsort(D, axis=1, kind="stable")[:, :min(K, allowed)]
+    if exact:
+        np.testing.assert_array_equal(got, truth)
+        np.testing.assert_allclose(dist[:, :got.shape[1]], np.take_along_axis(D, truth, 1),
+                                   rtol=1e-4)
+    elif allowed >= 50:  # a graph cannot reach a handful of scattered items (faiss's HNSW)
+        hits = [len(set(a) & set(b)) for a, b in zip(got.tolist(), truth.tolist(), strict=True)]
+        assert np.mean(hits) / truth.shape[1] >= 0.9
+    np.testing.assert_array_equal(index.search(test, K)[0], index.search(test, K)[0])
+
+
+def test_faiss_indexes_without_a_native_filter_say_so():
+    train, test = _data()
+    index = get_registry().indexes.get("faiss-pq").factory(metric="euclidean", m=4, nbits=6)
+    index.build(train)
+    assert not get_registry().indexes.get("faiss-pq").capabilities.filter
+    with pytest.raises(InvalidInputError, match="post-filter"):
+        index.search(test, K, filter=np.ones(len(train), bool))
+    flat = get_registry().indexes.get("faiss").factory(metric="euclidean")
+    flat.build(train)
+    with pytest.raises(InvalidInputError, match="boolean mask of shape"):
+        flat.search(test, K, filter=np.ones(len(train) - 1, bool))
+
+
 # =========================================================================== conventions
 
 
