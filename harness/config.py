@@ -53,13 +53,16 @@ RUN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "latency_queries": ((int,), "queries timed one by one; 0 = none, -1 = all (default -1)"),
     "latency_repetitions": ((int,), "passes of the single-query loop (default 1)"),
     "memory_limit_mb": ((int, float), "peak RSS allowed per build process (default 16384)"),
+    "plugin_budget": ((int, float), "seconds one plugin may spend on one dataset over all its "
+                      "build configurations; configurations not yet started when it is spent "
+                      "are recorded with status 'cut' (default 0: no budget)"),
     "threads": ((int,), "threads for BLAS/OpenMP/numba and the library (default 1)"),
     "label": ((str,), "free text shown in listings"),
 }
 RUN_DEFAULTS: dict[str, Any] = {
     "task": "search", "k": 10, "seeds": [0], "metric": None, "timeout": 1800.0,
     "repetitions": 3, "latency_queries": -1, "latency_repetitions": 1,
-    "memory_limit_mb": 16384, "threads": 1, "label": "",
+    "memory_limit_mb": 16384, "threads": 1, "label": "", "plugin_budget": 0,
 }
 
 
@@ -72,6 +75,8 @@ class RunSettings:
     latency_queries: int = -1
     latency_repetitions: int = 1
     memory_limit_mb: float = 16384
+    #: seconds per (plugin, dataset) over all build configurations; 0: no budget
+    plugin_budget: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,9 @@ def parse_suite(data: Mapping[str, Any], default_name: str = "suite", source: st
         full["seeds"] = seeds
         if full["k"] < 1:
             raise SuiteError(f"{where}: 'k' must be >= 1, got {full['k']}")
+        if full["plugin_budget"] < 0:
+            raise SuiteError(f"{where}: 'plugin_budget' must be >= 0 seconds (0: no budget), "
+                             f"got {full['plugin_budget']}")
         for key in ("build", "query"):
             params = full.get(key)
             if params is not None:
@@ -359,7 +367,8 @@ def expand(suite: Suite, registry: Registry) -> list[BuildGroup]:
                                     repetitions=int(run["repetitions"]),
                                     latency_queries=int(run["latency_queries"]),
                                     latency_repetitions=int(run["latency_repetitions"]),
-                                    memory_limit_mb=float(run["memory_limit_mb"]))))
+                                    memory_limit_mb=float(run["memory_limit_mb"]),
+                                    plugin_budget=float(run["plugin_budget"]))))
                         key = specs[0].build_id()
                         if key in groups:
                             known = {s.spec_id() for s in groups[key].specs}

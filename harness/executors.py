@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,14 @@ from harness.errors import InvalidInputError, PluginUnavailableError
 from harness.runner import GroupJob, PointOutcome, run_group
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+#: ``admit(position)``: None to run the job, or the reason it is cut (see :func:`cut_outcomes`)
+Admit = Callable[[int], "str | None"]
+
+
+def cut_outcomes(job: GroupJob, reason: str) -> Iterator[PointOutcome]:
+    """Outcomes (status ``cut``) of a job that is not run, one per spec."""
+    for i, spec in enumerate(job.specs):
+        yield PointOutcome(spec, "cut", reason, i=i)
 
 
 class LocalExecutor:
@@ -37,11 +45,18 @@ class LocalExecutor:
             raise InvalidInputError(f"--jobs must be >= 1, got {jobs}")
         self.jobs = jobs
 
-    def run(self, jobs: Sequence[GroupJob]) -> Iterator[tuple[int, PointOutcome]]:
-        """Yield ``(job position, outcome)`` as outcomes arrive."""
+    def run(self, jobs: Sequence[GroupJob], admit: Admit | None = None,
+            ) -> Iterator[tuple[int, PointOutcome]]:
+        """Yield ``(job position, outcome)`` as outcomes arrive.
+
+        :param admit: asked just before each job starts; a returned reason cuts the job
+            (its specs come back with status ``cut`` and that reason, nothing runs).
+        """
         if self.jobs == 1 or len(jobs) <= 1:
             for pos, job in enumerate(jobs):
-                for outcome in run_group(job):
+                reason = admit(pos) if admit is not None else None
+                outcomes = cut_outcomes(job, reason) if reason else run_group(job)
+                for outcome in outcomes:
                     yield pos, outcome
             return
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -60,7 +75,9 @@ class LocalExecutor:
                     except queue.Empty:
                         return
                     job = replace(jobs[pos], cpu=core)
-                    for outcome in run_group(job):
+                    reason = admit(pos) if admit is not None else None
+                    outcomes = cut_outcomes(job, reason) if reason else run_group(job)
+                    for outcome in outcomes:
                         out.put((pos, outcome))
             finally:
                 out.put(None)

@@ -24,7 +24,7 @@ RECORD_FILE = "record.json"
 ARRAYS_FILE = "arrays.npz"
 CATALOG_FILE = "catalog.jsonl"
 RESULTS_ENV = "VECBENCH_RESULTS"
-STATUSES = ("ok", "failed", "timeout", "invalid-result", "unavailable")
+STATUSES = ("ok", "failed", "timeout", "invalid-result", "unavailable", "cut")
 
 
 def default_results_dir() -> Path:

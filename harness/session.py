@@ -8,8 +8,10 @@ known, so an interrupted session loses nothing already measured.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,8 +239,16 @@ class Session:
                 index_name=first.index, task=first.task,
                 dataset_checksum=pg.dataset_checksum))
             owners.append((pg, ids))
+        budget = PluginBudget(jobs)
         started: set[int] = set()
-        for done, (pos, outcome) in enumerate(executor.run(jobs)):
+        if budget.active and "admit" not in inspect.signature(executor.run).parameters:
+            self.progress(f"note: executor {getattr(executor, 'name', executor)!r} does not "
+                          "enforce plugin_budget (it starts every group at once)")
+        run = (executor.run(jobs, admit=budget.admit) if budget.active
+               and "admit" in inspect.signature(executor.run).parameters
+               else executor.run(jobs))
+        for done, (pos, outcome) in enumerate(run):
+            budget.charge(pos)
             pg, ids = owners[pos]
             if pos not in started:
                 started.add(pos)
@@ -343,6 +353,50 @@ class Session:
             value = entry.info.compute(ctx)
             out[name] = None if value is None or not np.isfinite(value) else float(value)
         return out
+
+
+class PluginBudget:
+    """The suite's ``plugin_budget``: wall seconds one plugin may spend on one dataset.
+
+    Each job is charged the wall time from its admission to its latest outcome; a job is
+    admitted while its (plugin, dataset) has spent less than the budget of its first spec,
+    else it is cut with the reason (its specs are recorded with status ``cut``). Jobs
+    already running are never interrupted: the per-group ``timeout`` does that.
+    """
+
+    def __init__(self, jobs: Sequence[GroupJob]) -> None:
+        self.jobs = jobs
+        self.active = any(j.specs[0].settings.plugin_budget > 0 for j in jobs)
+        self.spent: dict[tuple[str, str], float] = {}
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, pos: int) -> tuple[str, str]:
+        first = self.jobs[pos].specs[0]
+        return first.index, first.dataset
+
+    def admit(self, pos: int) -> str | None:
+        """None to run job ``pos``, or why it is cut."""
+        limit = self.jobs[pos].specs[0].settings.plugin_budget
+        with self._lock:
+            spent = self.spent.get(self._key(pos), 0.0)
+            if limit > 0 and spent >= limit:
+                index, dataset = self._key(pos)
+                return (f"cut: plugin_budget of {limit:g} s for {index!r} on {dataset!r} was "
+                        f"spent ({spent:.1f} s) before this build configuration started")
+            self._last[pos] = time.perf_counter()
+        return None
+
+    def charge(self, pos: int) -> None:
+        """Add the wall time since job ``pos``'s last charge to its (plugin, dataset)."""
+        with self._lock:
+            last = self._last.get(pos)
+            if last is None:
+                return
+            now = time.perf_counter()
+            key = self._key(pos)
+            self.spent[key] = self.spent.get(key, 0.0) + (now - last)
+            self._last[pos] = now
 
 
 def in_shard(group: BuildGroup, i: int, n: int) -> bool:

@@ -107,3 +107,31 @@ def test_resume_skips_recorded_specs_and_retry_failed_reruns_failures(tmp_path):
     # nothing was lost or duplicated: one record per spec on disk
     assert len(list(records.iter_record_dirs(tmp_path / "results"))) == 3
     assert len(records.load_all(tmp_path / "results")) == 3
+
+
+def test_plugin_budget_cuts_later_configurations_and_records_them(tmp_path):
+    """A spent budget cuts the configurations that have not started: each of their specs
+    is recorded with status 'cut' and the reason; the run is not a failure."""
+    faults = ["none", "duplicates", "build-error", "query-error"]
+    report, by = _run(tmp_path, faults, plugin_budget=0.001)
+    assert len(report.written) == 12, "every spec has a record, run or cut"
+    ran = {f for (f, _), rec in by.items() if rec["status"] != "cut"}
+    assert ran == {"none"}, "the first configuration runs (nothing spent yet), no other"
+    for (fault, _), rec in by.items():
+        jsonschema.validate(rec, schema())
+        if fault != "none":
+            assert rec["status"] == "cut"
+            assert "plugin_budget of 0.001 s for 'faulty' on 'gmm-400x8'" in rec["error"]
+            assert rec["settings"]["plugin_budget"] == 0.001
+    assert report.failures == [] and report.exit_code == 0
+    again = Session(tmp_path / "suite.toml", results_dir=tmp_path / "results",
+                    data_dir=tmp_path / "data", extra_modules=(FAULT_MODULE,),
+                    retry_failed=True).run()
+    # a retry runs the cut configurations again under a fresh budget: one more runs
+    assert sum(r["status"] != "cut" for r in again.written) == 3
+    assert len(records.load_all(tmp_path / "results")) == 12
+
+
+def test_no_budget_runs_everything(tmp_path):
+    _report, by = _run(tmp_path, ["none", "duplicates"], plugin_budget=0)
+    assert {rec["status"] for rec in by.values()} == {"ok", "invalid-result"}
