@@ -647,6 +647,21 @@ def _write_gt_cache(path: Path, ids: np.ndarray, dists: np.ndarray, checksum: st
                  metric=np.array(metric))
 
 
+def groundtruth_under(ds: Dataset, metric: Any, depth: int,
+                      data_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (ids, float64 distances) of depth ``depth`` under another metric than the
+    dataset's (a suite's ``metric`` override), read from or written to the same cache."""
+    depth = min(depth, n_items(ds.train))
+    cache = groundtruth_path(data_dir, ds.checksum, metric.name, depth)
+    cached = _read_gt_cache(cache, ds.n_test, depth) if cache.is_file() else None
+    if cached is not None:
+        return cached
+    ids, dists = groundtruth.exact_knn(ds.train, ds.test, metric, depth)
+    with contextlib.suppress(OSError):  # the cache only saves time; no figure depends on it
+        _write_gt_cache(cache, ids, dists, ds.checksum, metric.name)
+    return ids, dists
+
+
 def _ensure_groundtruth(ds: Dataset, metric: Any, depth: int, data_dir: Path) -> None:
     if ds.neighbors is not None:
         have = np.asarray(ds.neighbors)

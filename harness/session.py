@@ -99,6 +99,7 @@ class Session:
         self.shard = shard
         self.progress = progress or (lambda _msg: None)
         self._datasets: dict[str, Any] = {}
+        self._override_gt: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.report = SessionReport(self.suite.name, self.results_dir)
 
     # ------------------------------------------------------------------ planning
@@ -324,6 +325,17 @@ class Session:
         self.report.written.append(record)
         return record
 
+    def _groundtruth_under(self, ds: Any, name: str, metric: Any
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Ground truth of a dataset under a suite's metric override (computed once)."""
+        from harness.data import groundtruth_under
+
+        key = (name, metric.name)
+        if key not in self._override_gt:
+            self._override_gt[key] = groundtruth_under(ds, metric, ds.distances.shape[1],
+                                                       self.data_dir)
+        return self._override_gt[key]
+
     def compute_measures(self, outcome: PointOutcome, ds: Any, spec: Spec) -> dict[str, Any]:
         """Run every registered search measure over an outcome."""
         from harness.metrics import get_metric
@@ -333,12 +345,13 @@ class Session:
         k = spec.k
         if ds.distances is None or ds.distances.shape[1] < k:
             raise VecbenchError(f"ground truth of {spec.dataset} is shallower than k={k}")
-        if spec.metric and spec.metric != ds.metric:
-            raise VecbenchError("overriding the dataset metric needs ground truth under it")
+        gt_ids, gt_distances = ds.neighbors, ds.distances
+        if metric.name != get_metric(ds.metric).name:
+            gt_ids, gt_distances = self._groundtruth_under(ds, spec.dataset, metric)
         build = outcome.build
         ctx = MeasureContext(
             k=k, result_ids=arrays["ids"], result_distances=arrays["distances"],
-            gt_ids=ds.neighbors, gt_distances=ds.distances, signed=metric.signed,
+            gt_ids=gt_ids, gt_distances=gt_distances, signed=metric.signed,
             batch_seconds=np.asarray(arrays.get("batch_seconds", [])),
             latencies_seconds=np.asarray(arrays.get("latencies", [])),
             n_queries=int(arrays["ids"].shape[0]),

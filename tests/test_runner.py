@@ -135,3 +135,27 @@ def test_plugin_budget_cuts_later_configurations_and_records_them(tmp_path):
 def test_no_budget_runs_everything(tmp_path):
     _report, by = _run(tmp_path, ["none", "duplicates"], plugin_budget=0)
     assert {rec["status"] for rec in by.values()} == {"ok", "invalid-result"}
+
+
+def test_a_suite_metric_override_is_scored_against_ground_truth_under_that_metric(tmp_path):
+    """metric = "manhattan" on a euclidean dataset: exact search under manhattan has recall 1
+    against manhattan ground truth (scipy), which differs from the euclidean one."""
+    import numpy as np
+    from scipy.spatial.distance import cdist
+
+    from harness.data import load_dataset
+
+    suite = tmp_path / "override.toml"
+    suite.write_text('name = "override"\n[defaults]\nk = 10\nrepetitions = 1\n'
+                     'latency_queries = 0\n[[run]]\ndataset = "gmm-2000x8"\n'
+                     'index = "bruteforce"\nmetric = "manhattan"\n')
+    report = Session(suite, results_dir=tmp_path / "results", data_dir=tmp_path / "data").run()
+    (rec,) = report.written
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["measures"]["recall"] == 1.0
+    ds = load_dataset("gmm-2000x8", tmp_path / "data")
+    manhattan = np.argsort(cdist(ds.test, ds.train, "cityblock"), axis=1)[:, :10]
+    (record_dir,) = records.iter_record_dirs(tmp_path / "results")
+    ids = records.read_arrays(record_dir)["ids"]
+    assert not np.array_equal(np.sort(manhattan, 1), np.sort(ds.neighbors[:, :10], 1))
+    np.testing.assert_array_equal(np.sort(ids, 1), np.sort(manhattan, 1))
