@@ -79,8 +79,7 @@ class HNSWIndex(BaseIndex):
     """
 
     def __init__(self, metric: str = "euclidean", **params: Any) -> None:
-        if metric not in METRICS:
-            raise UnknownNameError(f"metric of {_OWNER}", metric, METRICS)
+        metric_name, eps = _parse_metric(metric)
         p = resolve_params(BUILD_PARAMS, params, _OWNER)
         p["M_max"] = p["M"] if p["M_max"] is None else p["M_max"]
         p["M_max0"] = 2 * p["M"] if p["M_max0"] is None else p["M_max0"]
@@ -91,7 +90,9 @@ class HNSWIndex(BaseIndex):
                     f"{_OWNER} parameter {name!r}: {p[name]} is below M={p['M']}; a new node "
                     "takes M links, so every list must have room for M")
         super().__init__(metric, **p)
-        self._kind = METRICS[metric]
+        self._name = metric_name
+        self._eps = eps
+        self._kind = METRICS[metric_name]
         self._stats = np.zeros(2, np.int64)
         self._tag_state = np.zeros(1, np.int64)
         self._state = np.array([-1, -1], np.int64)
@@ -133,9 +134,10 @@ class HNSWIndex(BaseIndex):
         """Grow the arrays by the rows of ``data`` and INSERT them in one kernel call."""
         start, count = self.n, int(data.shape[0])
         vectors = np.array(data, dtype=np.float32, order="C", copy=True)
-        if self.metric == "angular":
+        if self._name == "angular":
             _normalise_rows(vectors)
         self._check_domain(vectors, "data")
+        vectors = self._smooth(vectors)
         levels = self._draw_levels(count, start)
         offsets = np.full(count, -1, np.int32)
         upper = levels > 0
@@ -243,10 +245,11 @@ class HNSWIndex(BaseIndex):
 
     def _knn(self, queries: np.ndarray, k: int,
              allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if self.metric == "angular":
+        if self._name == "angular":
             queries = queries.copy()
             _normalise_rows(queries)
         self._check_domain(queries, "queries")
+        queries = self._smooth(queries)
         mask = self._alive_mask()
         if allowed is not None:
             allowed = allowed[self._labels]
@@ -268,11 +271,17 @@ class HNSWIndex(BaseIndex):
 
     def _check_domain(self, x: np.ndarray, what: str) -> None:
         """Divergences take non-negative vectors: refuse negative entries with the fix."""
-        if self.metric in DIVERGENCES and x.size and float(x.min()) < 0:
+        if self._name in DIVERGENCES and x.size and float(x.min()) < 0:
             raise InvalidInputError(
-                f"{_OWNER} metric {self.metric!r}: {what} has negative entries (minimum "
+                f"{_OWNER} metric {self._name!r}: {what} has negative entries (minimum "
                 f"{float(x.min())!r}); divergences take non-negative (probability) vectors, "
                 "e.g. normalised histograms")
+
+    def _smooth(self, x: np.ndarray) -> np.ndarray:
+        """The divergences' ``eps`` smoothing ``(x + eps) / (1 + d eps)``, on a copy."""
+        if self._eps <= 0:
+            return x
+        return ((x + self._eps) / (1.0 + x.shape[1] * self._eps)).astype(np.float32)
 
     def _alive_mask(self) -> np.ndarray | None:
         if self._alive is None and self._deleted.any():
@@ -281,16 +290,16 @@ class HNSWIndex(BaseIndex):
 
     def _to_metric(self, d: np.ndarray) -> np.ndarray:
         """Kernel distances (squared L2 / -dot / divergence) -> distances under the metric."""
-        if self.metric in DIVERGENCES:
+        if self._name in DIVERGENCES:
             d[d >= _kernels().DIV_CAP] = np.inf
-            if self.metric == "js-distance":
+            if self._name == "js-distance":
                 np.sqrt(np.maximum(d, 0, out=d), out=d)
             return d
-        if self.metric == "euclidean":
+        if self._name == "euclidean":
             return np.sqrt(np.maximum(d, 0, out=d), out=d)
-        if self.metric == "sqeuclidean":
+        if self._name == "sqeuclidean":
             return np.maximum(d, 0, out=d)
-        if self.metric == "angular":
+        if self._name == "angular":
             return np.add(d, 1, out=d)
         return d
 
@@ -405,6 +414,28 @@ def load_index(path: str | os.PathLike[str]) -> HNSWIndex:
     index.n = n
     index.dim = int(vectors.shape[1])
     return index
+
+
+def _parse_metric(metric: str) -> tuple[str, float]:
+    """``"js:eps=1e-6"`` -> ``("js", 1e-6)``; only the divergences take a parameter."""
+    from harness.metrics import parse_metric_spec
+
+    name, raw = parse_metric_spec(metric)
+    if name not in METRICS:
+        raise UnknownNameError(f"metric of {_OWNER}", name, METRICS)
+    eps = 0.0
+    for key, value in raw.items():
+        if name not in DIVERGENCES or key != "eps":
+            raise InvalidInputError(
+                f"{_OWNER}: metric {name!r} takes no parameter {key!r}"
+                + (" (the divergences take 'eps')" if name in DIVERGENCES else ""))
+        try:
+            eps = float(value)
+        except ValueError:
+            raise InvalidInputError(f"{_OWNER}: eps must be a number, got {value!r}") from None
+        if not eps >= 0:
+            raise InvalidInputError(f"{_OWNER}: eps must be >= 0, got {value!r}")
+    return name, eps
 
 
 def _kernels() -> Any:

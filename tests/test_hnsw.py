@@ -273,6 +273,28 @@ def test_kl_is_infinite_where_the_item_lacks_the_query_support():
                                rtol=1e-6)
 
 
+def test_divergence_specs_with_eps_smooth_like_the_metric_plugin():
+    """'kl:eps=...' (the spec the harness passes) smooths (x + eps) / (1 + d eps) as the kl
+    plugin does; exact at ef >= n against the plugin's own pairwise on the raw data."""
+    from harness.metrics import get_metric
+
+    data, queries = simplex(300, 8, 61, alpha=0.1), simplex(20, 8, 62, alpha=0.1)
+    data[:, 0] = 0.0  # zeros: KL is infinite without smoothing
+    for spec in ("kl:eps=0.001", "js:eps=0"):
+        index = HNSWIndex(spec, M=8, ef_construction=60, seed=1)
+        index.build(data)
+        index.set_query_params(ef=index.n)
+        ids, dists = index.search(queries, 5)
+        D = get_metric(spec).pairwise(queries.astype(np.float64), data.astype(np.float64))
+        truth = np.argsort(D, axis=1, kind="stable")[:, :5]
+        np.testing.assert_array_equal(np.sort(ids, 1), np.sort(truth, 1))
+        np.testing.assert_allclose(dists, np.take_along_axis(D, truth, 1), rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="takes no parameter 'p'"):
+        HNSWIndex("euclidean:p=2")
+    with pytest.raises(InvalidInputError, match="eps must be >= 0"):
+        HNSWIndex("kl:eps=-1")
+
+
 def test_divergences_refuse_negative_entries():
     index = HNSWIndex("js", M=4)
     with pytest.raises(InvalidInputError, match="negative entries"):
