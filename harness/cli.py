@@ -378,8 +378,10 @@ def leaderboard(results: str | None, recall: float, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(leaderboard_records(lb), indent=2))
     else:
-        wanted = ["dataset", "k", "index", "recall", "qps", "qps_interpolated", "n_seeds",
-                  "build_seconds", "index_bytes", "build", "query", "note"]
+        wanted = ["dataset", "metric", "k", "index", "recall", "qps", "qps_interpolated",
+                  "n_seeds", "build_seconds", "index_bytes", "build", "query", "note"]
+        if "metric" in lb.columns and not lb["metric"].notna().any():
+            wanted.remove("metric")  # no suite overrode a dataset's metric
         click.echo(format_table(lb, "table", columns=[c for c in wanted if c in lb.columns]))
 
 

@@ -159,3 +159,13 @@ def test_a_suite_metric_override_is_scored_against_ground_truth_under_that_metri
     ids = records.read_arrays(record_dir)["ids"]
     assert not np.array_equal(np.sort(manhattan, 1), np.sort(ds.neighbors[:, :10], 1))
     np.testing.assert_array_equal(np.sort(ids, 1), np.sort(manhattan, 1))
+    # the leaderboard names the metric the suite searched under
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    out = CliRunner().invoke(main, ["leaderboard", "--results", str(tmp_path / "results")])
+    assert out.exit_code == 0, out.output
+    header, _rule, row = out.output.splitlines()[:3]
+    assert header.split()[:2] == ["dataset", "metric"] and row.split()[:2] == [
+        "gmm-2000x8", "manhattan"]
