@@ -32,7 +32,8 @@ POINT_KEYS = ("task", "dataset", "metric", "k", "threads", "index")
 #: columns of a record that are not measures
 META_COLUMNS = frozenset({
     "spec_id", "build_id", "suite", "task", "dataset", "metric", "index", "k", "threads",
-    "seed", "status", "error", "build", "query", "dataset_checksum", "plugin_version",
+    "seed", "status", "error", "build", "query", "dataset_checksum", "dataset_metric",
+    "plugin_version",
     "library_version", "finished_at", "label", "n_seeds", "n_records",
 })
 #: tasks the leaderboard ranks by default

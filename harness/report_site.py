@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import InvalidInputError
+from harness.errors import InvalidInputError, VecbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,6 +146,7 @@ def _page(title: str, body: str, nav: Sequence[tuple[str, str]], current: str,
 
 CSS = """\
 body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #fff; }
+p.non-metric { border-left: 4px solid #b35900; background: #fff4e5; padding: 0.4em 0.8em; }
 nav { background: #20364f; padding: 0.5em 1em; }
 nav a { color: #fff; margin-right: 1em; text-decoration: none; }
 nav a[aria-current="page"] { text-decoration: underline; font-weight: bold; }
@@ -381,6 +382,36 @@ def _leaderboard_tables(search: pd.DataFrame, thresholds: Sequence[float], recal
     return "\n".join(parts)
 
 
+def non_metric_note(part: pd.DataFrame) -> str:
+    """An HTML warning when results were measured under a measure that is not a metric
+    (no triangle inequality: divergences, inner product), else ''.
+
+    The measure of a row is the suite's ``metric`` override, else the dataset's metric.
+    """
+    from harness.metrics import get_metric
+
+    overrides = part["metric"].tolist() if "metric" in part.columns else [None] * len(part)
+    own = (part["dataset_metric"].tolist() if "dataset_metric" in part.columns
+           else [None] * len(part))
+    names = {str(o if isinstance(o, str) and o else d) for o, d in zip(overrides, own,
+                                                                       strict=True)
+             if (isinstance(o, str) and o) or (isinstance(d, str) and d)}
+    flagged = []
+    for name in sorted(names):
+        try:
+            info = get_metric(name).info
+        except VecbenchError:
+            continue
+        if not info.triangle_inequality:
+            what = "no triangle inequality" + ("" if info.symmetric else ", not symmetric")
+            flagged.append(f"<code>{_e(name)}</code> ({what})")
+    if not flagged:
+        return ""
+    return ('<p class="non-metric"><strong>Non-metric measure:</strong> '
+            + ", ".join(flagged) + ". Recall is exact k-NN under this measure; indexes whose "
+            "pruning relies on the triangle inequality do not apply to it.</p>")
+
+
 def _overview(df: pd.DataFrame, search: pd.DataFrame, dataset_pages: Mapping[str, str],
               task_pages: Mapping[str, str], thresholds: Sequence[float], recall_col: str,
               parquet: bool) -> str:
@@ -400,6 +431,7 @@ def _overview(df: pd.DataFrame, search: pd.DataFrame, dataset_pages: Mapping[str
     for dataset, page in dataset_pages.items():
         part = search[search["dataset"].astype(str) == dataset]
         body.append(f'<h2 id="{_e(page[:-5])}"><a href="{_e(page)}">{_e(dataset)}</a></h2>')
+        body.append(non_metric_note(part))
         body.append(f"<p>{len(part)} search record(s): "
                     f"{_e(_counts(part['status'].tolist()))}.</p>")
         body.append(_leaderboard_tables(part, thresholds, recall_col, page[:-5]))
@@ -426,6 +458,7 @@ def _dataset_body(part: pd.DataFrame, img_dir: Path, out: Path, thresholds: Sequ
                 meta.append(f"{col}: " + ", ".join(f"<code>{_e(v)}</code>" for v in values))
     if meta:
         body.append("<p>" + "; ".join(meta) + "</p>")
+    body.append(non_metric_note(part))
     body.append(f"<p>{len(part)} record(s): {_e(_counts(part['status'].tolist()))}.</p>")
     if len(ok) and recall_col in ok.columns:
         for suffix, caption, alt in FIGURES:

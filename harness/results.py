@@ -225,6 +225,7 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     ds = record.get("dataset") or {}
     plugin = record.get("plugin") or {}
     row["dataset_checksum"] = ds.get("checksum")
+    row["dataset_metric"] = ds.get("metric")
     row["plugin_version"] = plugin.get("version")
     row["library_version"] = plugin.get("library_version")
     row["finished_at"] = record.get("finished_at")

@@ -369,3 +369,23 @@ def test_report_command(tmp_path):
     assert out.exit_code == 2 and "no records" in out.output
     out = runner.invoke(main, ["report", "--results", str(results), "--recall", "95"])
     assert out.exit_code == 2 and "within [0, 1]" in out.output
+
+
+def test_results_under_a_non_metric_measure_are_marked(tmp_path):
+    """Datasets searched under a divergence (the dataset's own measure or a suite's
+    override) carry a visible non-metric note; euclidean datasets do not."""
+    recs = search_records("plain")
+    topics = search_records("topics")
+    for rec in topics:
+        rec["dataset"]["metric"] = "js"
+    kl = record("search", "override", "exact", recall=1.0, qps=10.0)
+    kl["spec"]["metric"] = "kl"
+    site = write_site([*recs, *topics, kl], tmp_path / "site")
+    pages = {p.name: p.read_text() for p in site.pages}
+    plain = next(t for n, t in pages.items() if "plain" in n)
+    js = next(t for n, t in pages.items() if "topics" in n)
+    override = next(t for n, t in pages.items() if "override" in n)
+    assert "Non-metric measure" not in plain
+    assert "Non-metric measure" in js and "<code>js</code> (no triangle inequality)" in js
+    assert "<code>kl</code> (no triangle inequality, not symmetric)" in override
+    assert pages["index.html"].count("Non-metric measure") == 2
