@@ -1,18 +1,23 @@
 """Parallel speed-up of the executors on a CPU-bound suite, and the harness's cost per group.
 
-    python benchmarks/executors.py [--groups 8] [--n 40000] [--d 64]
+    python benchmarks/executors.py [--index faiss|hnswlib] [--groups 8] [--n 40000] [--d 64]
+                                   [--rounds 1]
 
-Runs the same suite (in-house brute force, several build seeds: independent CPU-bound build
-groups) three times into fresh record folders: sequentially, with ``--jobs 2`` (local, one
-core per group) and on a local Dask cluster of 2 worker processes. Prints wall seconds,
-speed-ups against sequential, and the per-group overhead of the harness (wall time minus the
-build and search seconds the records hold, divided by the number of groups).
+Runs the same suite (several build seeds: independent build groups) into fresh record
+folders: sequentially, with ``--jobs 2`` (local, one core per group) and on a local Dask
+cluster of 2 worker processes; ``--rounds`` repeats the three, interleaved, and reports
+medians. ``--index faiss`` is faiss Flat (each query scans the base: bound by memory
+bandwidth, which the two cores share); ``--index hnswlib`` builds an HNSW graph per group
+(bound by the cores). Prints wall seconds, speed-ups against sequential, and the per-group
+overhead of the harness (wall time minus the build and search seconds the records hold,
+divided by the number of groups).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -21,13 +26,18 @@ from harness import results as records
 from harness.executors import DaskExecutor, LocalExecutor
 from harness.session import Session
 
+INDEXES = {
+    "faiss": ('index = "faiss"\nbuild = { factory = "Flat" }\n', "faiss Flat"),
+    "hnswlib": ('index = "hnswlib"\nbuild = { M = 16, ef_construction = 200 }\n'
+                "query = { ef = [40] }\n", "hnswlib M=16 ef_construction=200"),
+}
 
-def _suite(path: Path, groups: int, n: int, d: int) -> Path:
+
+def _suite(path: Path, index: str, groups: int, n: int, d: int) -> Path:
     path.write_text(
         'name = "executor-bench"\n[defaults]\nk = 10\nrepetitions = 5\nlatency_queries = 200\n'
         f"seeds = {json.dumps(list(range(groups)))}\n"
-        f'[[run]]\ndataset = "gmm-{n}x{d}"\nindex = "faiss"\n'
-        'build = { factory = "Flat" }\n')
+        f'[[run]]\ndataset = "gmm-{n}x{d}"\n' + INDEXES[index][0])
     return path
 
 
@@ -48,9 +58,11 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=8)
     ap.add_argument("--n", type=int, default=40000)
     ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--index", choices=sorted(INDEXES), default="faiss")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the three runs (medians)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vecbench-exec-"))
-    suite = _suite(work / "suite.toml", args.groups, args.n, args.d)
+    suite = _suite(work / "suite.toml", args.index, args.groups, args.n, args.d)
     data = work / "data"
     Session(suite, results_dir=work / "warm", data_dir=data).plan()  # data + ground truth
 
@@ -61,23 +73,33 @@ def main() -> None:
         assert all(r["status"] == "ok" for r in report.written), name
         return wall, report
 
-    seq, seq_rep = timed("sequential", LocalExecutor(jobs=1))
-    par, _ = timed("jobs2", LocalExecutor(jobs=2))
     import distributed
 
+    walls: dict[str, list[float]] = {"sequential": [], "jobs2": [], "dask2": []}
+    overheads = []
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        dsk, _ = timed("dask2", DaskExecutor(client=client))
-    per_group = (seq - _measured_seconds(seq_rep)) / args.groups
-    print(f"suite: {args.groups} build groups of faiss Flat on gmm-{args.n}x{args.d}, "
-          "5 timed repetitions + 200 single queries each")
+        for r in range(args.rounds):
+            seq, seq_rep = timed(f"sequential-{r}", LocalExecutor(jobs=1))
+            walls["sequential"].append(seq)
+            overheads.append((seq - _measured_seconds(seq_rep)) / args.groups)
+            walls["jobs2"].append(timed(f"jobs2-{r}", LocalExecutor(jobs=2))[0])
+            walls["dask2"].append(timed(f"dask2-{r}", DaskExecutor(client=client))[0])
+    seq, par, dsk = (statistics.median(walls[k]) for k in ("sequential", "jobs2", "dask2"))
+    ratios = {k: [a / b for a, b in zip(walls["sequential"], walls[k], strict=True)]
+              for k in ("jobs2", "dask2")}
+    print(f"suite: {args.groups} build groups of {INDEXES[args.index][1]} on "
+          f"gmm-{args.n}x{args.d}, 5 timed repetitions + 200 single queries each; "
+          f"{args.rounds} round(s), medians")
     print(f"sequential      {seq:7.1f} s")
-    print(f"--jobs 2        {par:7.1f} s   speed-up {seq / par:.2f}x")
-    print(f"dask, 2 workers {dsk:7.1f} s   speed-up {seq / dsk:.2f}x")
-    print(f"harness overhead per build group (sequential): {per_group:.2f} s "
+    print(f"--jobs 2        {par:7.1f} s   speed-up {seq / par:.2f}x "
+          f"(per round {', '.join(f'{x:.2f}' for x in ratios['jobs2'])})")
+    print(f"dask, 2 workers {dsk:7.1f} s   speed-up {seq / dsk:.2f}x "
+          f"(per round {', '.join(f'{x:.2f}' for x in ratios['dask2'])})")
+    print(f"harness overhead per build group (sequential): {statistics.median(overheads):.2f} s "
           "(process start, imports, dataset load, record writing)")
-    print(f"records: {len(records.load_all(work / 'sequential'))} per run, in {work}")
+    print(f"records: {len(records.load_all(work / 'sequential-0'))} per run, in {work}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def _bare_library(library: str, train: np.ndarray, params: dict[str, Any]) -> An
 
     index = hnswlib.Index(space="l2", dim=train.shape[1])
     index.init_index(max_elements=len(train), M=params.get("M", 16),
-                     ef_construction=params.get("ef_construction", 100), random_seed=100)
+                     ef_construction=params.get("ef_construction", 100),
+                     random_seed=params.get("seed", 0))
     index.add_items(train, num_threads=1)
     index.set_ef(params.get("ef", 40))
     index.set_num_threads(1)
@@ -104,7 +105,8 @@ def measure(library: str = "faiss", dataset: str = "gmm-100000x128", *, k: int =
     wrapped.build(train)
     null = registry.indexes.get("null").factory(metric="euclidean")
     null.build(train)
-    bare = _bare_library(library, train, {**build, **query})
+    # the same graph as the wrapper's (hnswlib is deterministic on one thread for one seed)
+    bare = _bare_library(library, train, {**wrapped.params, **build, **query})
     singles = [test[i:i + 1] for i in range(len(test))]
     settings = RunSettings(repetitions=1, latency_queries=-1, latency_repetitions=1)
 
