@@ -67,10 +67,13 @@ class _TreeBase(BaseIndex):
             raise PluginUnavailableError(
                 f"index {self.NAME!r} needs {self.MODULE}; install it with: {self.INSTALL}",
             ) from None
-        name = get_metric(metric).info.name
+        info = get_metric(metric).info
+        name = info.name
         if name not in self.METRICS:
-            raise InvalidInputError(f"{self.NAME}: metric {metric!r} is not supported; use "
-                                    f"one of {sorted(self.METRICS)}")
+            why = ("; a space-partitioning tree prunes with the triangle inequality, which "
+                   f"{name!r} does not satisfy" if not info.triangle_inequality else "")
+            raise InvalidInputError(f"{self.NAME}: metric {metric!r} is not supported{why}; "
+                                    f"use one of {sorted(self.METRICS)}")
         super().__init__(name, **resolve_params(self.BUILD_PARAMS, params,
                                                 f"index {self.NAME!r} (build)"))
         self.query_params = resolve_params(self.QUERY_PARAMS, {},

@@ -590,6 +590,8 @@ def _factory(name: str) -> Any:
     ("annoy", "euclidean", {"n_trees": 0}, None, "below the minimum"),
     ("scipy-ckdtree", "euclidean", {}, {"eps": -1.0}, "below the minimum"),
     ("sklearn-kdtree", "angular", {}, None, "metric 'angular' is not supported"),
+    ("sklearn-balltree", "js", {}, None, "prunes with the triangle inequality, which 'js'"),
+    ("scipy-ckdtree", "kl", {}, None, "prunes with the triangle inequality, which 'kl'"),
     ("datasketch-lsh", "jaccard", {"bands": 4}, None, "give both bands and rows"),
     ("datasketch-lsh", "jaccard", {"bands": 20, "rows": 20}, None, "exceeds num_perm"),
     ("datasketch-forest", "euclidean", {}, None, "estimates the jaccard metric only"),
