@@ -648,17 +648,26 @@ def _write_gt_cache(path: Path, ids: np.ndarray, dists: np.ndarray, checksum: st
 
 
 def groundtruth_under(ds: Dataset, metric: Any, depth: int,
-                      data_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (ids, float64 distances) of depth ``depth`` under another metric than the
-    dataset's (a suite's ``metric`` override), read from or written to the same cache."""
+                      data_dir: str | os.PathLike[str], meta: dict[str, Any] | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (ids, float64 distances) of depth ``depth`` under ``metric`` (the dataset's, or
+    a suite's ``metric`` override), read from the cache in ``<data_dir>/groundtruth/`` or
+    computed and written there. ``meta``, when given, gets ``gt_cache`` (hit / computed),
+    ``gt_path`` and any ``gt_cache_error``: the cache only saves time."""
+    meta = {} if meta is None else meta
     depth = min(depth, n_items(ds.train))
     cache = groundtruth_path(data_dir, ds.checksum, metric.name, depth)
+    meta["gt_path"] = str(cache)
     cached = _read_gt_cache(cache, ds.n_test, depth) if cache.is_file() else None
     if cached is not None:
+        meta["gt_cache"] = "hit"
         return cached
     ids, dists = groundtruth.exact_knn(ds.train, ds.test, metric, depth)
-    with contextlib.suppress(OSError):  # the cache only saves time; no figure depends on it
+    try:
         _write_gt_cache(cache, ids, dists, ds.checksum, metric.name)
+    except OSError as exc:
+        meta["gt_cache_error"] = str(exc)
+    meta["gt_cache"] = "computed"
     return ids, dists
 
 
@@ -669,20 +678,7 @@ def _ensure_groundtruth(ds: Dataset, metric: Any, depth: int, data_dir: Path) ->
             _adopt_file_groundtruth(ds, metric, depth)
             return
         ds.meta["gt_from_file_too_shallow"] = int(have.shape[1]) if have.ndim == 2 else 0
-    cache = groundtruth_path(data_dir, ds.checksum, metric.name, depth)
-    cached = _read_gt_cache(cache, ds.n_test, depth) if cache.is_file() else None
-    if cached is None:
-        ids, dists = groundtruth.exact_knn(ds.train, ds.test, metric, depth)
-        try:
-            _write_gt_cache(cache, ids, dists, ds.checksum, metric.name)
-        except OSError as exc:
-            ds.meta["gt_cache_error"] = str(exc)
-        ds.meta["gt_cache"] = "computed"
-    else:
-        ids, dists = cached
-        ds.meta["gt_cache"] = "hit"
-    ds.meta["gt_path"] = str(cache)
-    ds.neighbors, ds.distances = ids, dists
+    ds.neighbors, ds.distances = groundtruth_under(ds, metric, depth, data_dir, ds.meta)
 
 
 def _adopt_file_groundtruth(ds: Dataset, metric: Any, depth: int) -> None:

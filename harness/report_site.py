@@ -390,12 +390,12 @@ def non_metric_note(part: pd.DataFrame) -> str:
     """
     from harness.metrics import get_metric
 
-    overrides = part["metric"].tolist() if "metric" in part.columns else [None] * len(part)
-    own = (part["dataset_metric"].tolist() if "dataset_metric" in part.columns
-           else [None] * len(part))
-    names = {str(o if isinstance(o, str) and o else d) for o, d in zip(overrides, own,
-                                                                       strict=True)
-             if (isinstance(o, str) and o) or (isinstance(d, str) and d)}
+    def column(name: str) -> list[Any]:
+        return part[name].tolist() if name in part.columns else [None] * len(part)
+
+    measures = (o if isinstance(o, str) and o else d
+                for o, d in zip(column("metric"), column("dataset_metric"), strict=True))
+    names = {m for m in measures if isinstance(m, str) and m}
     flagged = []
     for name in sorted(names):
         try:

@@ -242,12 +242,11 @@ class Session:
             owners.append((pg, ids))
         budget = PluginBudget(jobs)
         started: set[int] = set()
-        if budget.active and "admit" not in inspect.signature(executor.run).parameters:
+        enforce = budget.active and "admit" in inspect.signature(executor.run).parameters
+        if budget.active and not enforce:
             self.progress(f"note: executor {getattr(executor, 'name', executor)!r} does not "
                           "enforce plugin_budget (it starts every group at once)")
-        run = (executor.run(jobs, admit=budget.admit) if budget.active
-               and "admit" in inspect.signature(executor.run).parameters
-               else executor.run(jobs))
+        run = executor.run(jobs, admit=budget.admit) if enforce else executor.run(jobs)
         for done, (pos, outcome) in enumerate(run):
             budget.charge(pos)
             pg, ids = owners[pos]
