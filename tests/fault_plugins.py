@@ -60,6 +60,11 @@ class FaultyIndex(BaseIndex):
     def _owned_arrays(self):
         return [self.data]
 
+    def query_stats(self):
+        """What the group's process sees of its environment (tests of the runner)."""
+        return {name: float(os.environ.get(var, "nan")) for name, var in
+                (("env_omp_threads", "OMP_NUM_THREADS"), ("env_probe", "VECBENCH_TEST_PROBE"))}
+
 
 @hookimpl
 def register_indexes(register):

@@ -10,6 +10,7 @@ import sys
 import time
 
 import jsonschema
+import psutil
 import pytest
 
 from harness import results as records
@@ -146,10 +147,15 @@ def test_driver_killed_mid_suite_then_rerun_loses_and_duplicates_nothing(suite_f
         if proc.poll() is not None:
             break
         time.sleep(0.05)
+    helpers = psutil.Process(proc.pid).children(recursive=True)  # fork server, group, ...
+    assert helpers, "a group must be running when the driver is killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = {d.name for d in records.iter_record_dirs(results)}
     assert 2 <= len(partial) < 7, "the kill must land mid-suite"
+    # no orphan: the driver's helper processes and the running group die with it
+    _, alive = psutil.wait_procs(helpers, timeout=15)
+    assert not alive, [p.cmdline()[:3] for p in alive]
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     dirs = list(records.iter_record_dirs(results))

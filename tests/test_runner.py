@@ -53,6 +53,22 @@ def test_healthy_index_records_are_valid_and_exact(tmp_path):
     assert arrays["latencies"].size == 10
 
 
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_group_sees_the_drivers_environment_and_its_thread_count(
+        tmp_path, monkeypatch, start_method):
+    # the warm fork server is started once; the environment a group sees must still be the
+    # driver's at the group's start (set here after earlier tests started the server)
+    monkeypatch.setenv("VECBENCH_START_METHOD", start_method)
+    monkeypatch.setenv("VECBENCH_TEST_PROBE", "7")
+    _, by = _run(tmp_path, ["none"], threads=2)
+    for rec in by.values():
+        assert rec["status"] == "ok"
+        assert rec["timing"]["query_stats"] == {"env_omp_threads": 2.0, "env_probe": 7.0}
+        assert rec["threads"]["threads"] == 2
+        blas = [p for p in rec["threads"]["threadpools"] if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 2 for p in blas)
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "cause", "points_ok"),
     [
