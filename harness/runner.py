@@ -210,6 +210,11 @@ def _context() -> Any:
     return ctx
 
 
+def start_fork_server() -> None:
+    """Start this process's warm fork server now rather than at its first build group."""
+    _context()
+
+
 def _kill(proc: Any) -> None:
     if proc.is_alive():
         proc.kill()
