@@ -316,6 +316,23 @@ def test_portable_bytes_interoperate_with_pyroaring_both_ways():
         check_containers(back, np.asarray(theirs.to_array(), dtype=np.int64))
 
 
+def test_many_array_container_pairs_intersect_exactly_across_stamp_reuse():
+    # array-container intersections reuse a per-thread stamp buffer that is cleared once
+    # every 255 container pairs: 600 pairs per call, over several calls, cross that point
+    # many times; numpy's set operations are the oracle
+    rng = np.random.default_rng(7)
+    n_bits = 600 * 2**16
+    for _ in range(3):
+        a = np.unique(rng.integers(0, n_bits, 60_000))
+        b = np.unique(np.concatenate([rng.integers(0, n_bits, 50_000), a[::7]]))
+        x, y = Bitmap(n_bits, a, form="containers"), Bitmap(n_bits, b, form="containers")
+        both = np.intersect1d(a, b)
+        assert x.intersection_cardinality(y) == len(both)
+        assert np.array_equal((x & y).to_array(), both)
+        assert np.array_equal((x - y).to_array(), np.setdiff1d(a, b))
+        assert np.array_equal((y - x).to_array(), np.setdiff1d(b, a))
+
+
 def test_container_type_flips_exactly_at_4096_as_in_croaring():
     base = list(range(0, 2 * ARRAY_MAX, 2))[:ARRAY_MAX]  # 4096 ids in chunk 0
     bm = Bitmap(2 * CHUNK, base, form="containers")
