@@ -13,6 +13,7 @@ from scipy.spatial.distance import cdist
 
 from harness import InvalidInputError, SetData, UnknownNameError, VecbenchError
 from harness.plugins import get_registry
+from harness.validation import check_dense
 
 # --------------------------------------------------------------------------- oracles
 
@@ -310,10 +311,15 @@ def test_bruteforce_bad_inputs_give_clear_errors(registry):
         index.search(base[:2], 0)
     with pytest.raises(InvalidInputError, match="dimension 4"):
         index.search(gaussian(2, 5, seed=1), 3)
-    bad = base[:2].copy()
-    bad[1, 2] = np.nan
-    with pytest.raises(InvalidInputError, match="NaN"):
-        index.search(bad, 3)
+    for value in (np.nan, np.inf, -np.inf):  # float32 C-contiguous: the fast path
+        bad = base[:2].copy()
+        bad[1, 2] = value
+        with pytest.raises(InvalidInputError, match="NaN or inf"):
+            index.search(bad, 3)
+    # finite values whose squares overflow float32 are still valid queries
+    huge = np.full((1, 4), 1e30, np.float32)
+    assert check_dense(huge, "q", dim=4) is huge
+    assert index.search(huge, 3)[0].shape == (1, 3)
     with pytest.raises(InvalidInputError, match="boolean mask"):
         index.search(base[:2], 3, filter=np.ones(20, dtype=int))
     with pytest.raises(InvalidInputError, match=r"shape \(20,\)"):
