@@ -253,6 +253,24 @@ def _brief(record: dict[str, Any]) -> dict[str, Any]:
                                        "measures", "warnings")}
 
 
+def _summary_measures(df: Any) -> list[str] | None:
+    """The measures the closing table shows: the search defaults, unless every record comes
+    from other tasks, whose declared ``summary_measures`` are shown instead."""
+    from harness.plugins import get_registry
+
+    tasks = [t for t in dict.fromkeys(df["task"].dropna()) if t] if "task" in df else []
+    if not tasks or "search" in tasks:
+        return None
+    shown: list[str] = []
+    for name in tasks:
+        try:
+            shown += [m for m in get_registry().tasks.get(name).summary_measures
+                      if m not in shown]
+        except Exception:
+            continue
+    return shown or None
+
+
 def _print_summary(results_dir: Path, report: Any) -> None:
     from harness.report import format_table, summary_table
     from harness.results import load_results
@@ -261,7 +279,7 @@ def _print_summary(results_dir: Path, report: Any) -> None:
     ids = {r["spec_id"] for r in report.written}
     df = df[df["spec_id"].isin(ids)] if ids else df.iloc[0:0]
     if len(df):
-        click.echo(format_table(summary_table(df), "table"))
+        click.echo(format_table(summary_table(df, _summary_measures(df)), "table"))
     failed = report.failures
     click.echo(f"\n{len(report.written)} record(s) written to {results_dir}, "
                f"{report.skipped} skipped as already recorded, {len(failed)} failed.")

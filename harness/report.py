@@ -525,28 +525,30 @@ def leaderboard_records(lb: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- tables
 
 
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+def summary_table(df: pd.DataFrame, measures: Sequence[str] | None = None) -> pd.DataFrame:
     """The closing table of ``vecbench run``: one row per record with its key measures.
 
     Columns: ``dataset``, ``index``, ``k`` and ``seed`` (when present), ``build`` and
-    ``query`` (dicts), ``recall``, ``qps``, ``p50_ms``, ``p99_ms``, ``build_seconds``,
-    ``index_bytes`` (NaN when not measured) and ``status``. Every record is listed, failed ones
-    included; rows are sorted by dataset, index, k, build, query and seed.
+    ``query`` (dicts), the ``measures`` (default: ``recall``, ``qps``, ``p50_ms``, ``p99_ms``,
+    ``build_seconds``, ``index_bytes``; NaN when not measured) and ``status``. Every record
+    is listed, failed ones included; rows are sorted by dataset, index, k, build, query and
+    seed.
     """
     pd = _pandas()
     _require_frame(df)
     _require_columns(df, ("dataset", "index"))
+    shown = tuple(measures) if measures else SUMMARY_MEASURES
     keys = [c for c in ("dataset", "index", "k", "seed") if c in df.columns]
-    columns = [*keys, "build", "query", *SUMMARY_MEASURES, "status"]
+    columns = [*keys, "build", "query", *shown, "status"]
     builds, queries = _param_dicts(df, "build"), _param_dicts(df, "query")
-    values = {m: _floats(df, m) for m in SUMMARY_MEASURES}
+    values = {m: _floats(df, m) for m in shown}
     status = df["status"].tolist() if "status" in df.columns else ["ok"] * len(df)
     key_values = {c: df[c].tolist() for c in keys}
     rows = []
     for pos in range(len(df)):
         row: dict[str, Any] = {c: _key_value(key_values[c][pos]) for c in keys}
         row["build"], row["query"] = builds[pos], queries[pos]
-        row.update({m: float(values[m][pos]) for m in SUMMARY_MEASURES})
+        row.update({m: float(values[m][pos]) for m in shown})
         row["status"] = _py(status[pos])
         rows.append(row)
     rows.sort(key=lambda r: (_natural(r["dataset"]), _natural(r["index"]),

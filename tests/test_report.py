@@ -491,6 +491,23 @@ def test_summary_table_lists_every_record():
     assert math.isnan(table["p50_ms"].iloc[1]) and math.isnan(table["recall"].iloc[0])
 
 
+def test_summary_of_other_tasks_shows_their_declared_measures():
+    from harness.cli import _summary_measures
+    from harness.plugins import get_registry
+
+    attacks = frame(rec(index="fgsm", task="attack", success_rate=0.4, robust_accuracy=0.6),
+                    rec(index="pgd", task="attack", success_rate=0.5, robust_accuracy=0.5))
+    declared = list(get_registry().tasks.get("attack").summary_measures)
+    assert _summary_measures(attacks) == declared
+    table = summary_table(attacks, declared)
+    assert list(table.columns)[-len(declared) - 1:] == [*declared, "status"]
+    assert "recall" not in table.columns
+    assert table.set_index("index")["success_rate"].to_dict() == {"fgsm": 0.4, "pgd": 0.5}
+    # any search record among them keeps the search columns
+    mixed = pd.concat([attacks, frame(rec(recall=0.9, qps=5.0))])
+    assert _summary_measures(mixed) is None
+
+
 # --------------------------------------------------------------------------- plots
 
 
