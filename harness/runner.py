@@ -295,6 +295,11 @@ def worker_main(conn: Any, job: GroupJob, log_path: str,
     if env is not None and env != os.environ:
         os.environ.clear()
         os.environ.update(env)
+    if mp.get_start_method(allow_none=True) != "spawn":
+        # as in a spawned child: libraries that guard against later forks (numba's threading
+        # layer takes a process lock, a semaphore that a killed child would leak) and any
+        # processes a plugin starts see the spawn method
+        mp.set_start_method("spawn", force=True)
     _die_with_parent()
     if job.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {job.cpu})

@@ -54,27 +54,42 @@ def recall_ids_ties_per_query(result_ids: np.ndarray, gt_ids: np.ndarray,
     The ground truth is extended past position k while distances stay within ``tie_eps`` of
     the k-th; recall is |returned ∩ extended GT| / k.
     """
-    nq, depth = gt_ids.shape
-    out = np.empty(nq)
-    for q in range(nq):
-        end = k
-        if depth > k:
-            t = gt_distances[q, k - 1]
-            while end < depth and abs(gt_distances[q, end] - t) < tie_eps:
-                end += 1
-        truth = set(gt_ids[q, :end].tolist())
-        got = {int(i) for i in result_ids[q, :k] if i >= 0}
-        out[q] = len(got & truth) / k
-    return out
+    gt_ids = np.asarray(gt_ids)
+    depth = gt_ids.shape[1]
+    end = np.full(gt_ids.shape[0], k, dtype=np.int64)
+    if depth > k:
+        gt_d = np.asarray(gt_distances, dtype=np.float64)
+        near = np.abs(gt_d[:, k:] - gt_d[:, k - 1:k]) < tie_eps
+        end += np.cumprod(near, axis=1).sum(axis=1)  # the run of ties right after k
+    truth = np.arange(depth)[None, :] < end[:, None]
+    return _hits(result_ids, gt_ids, truth, k) / k
 
 
 def recall_ids_per_query(result_ids: np.ndarray, gt_ids: np.ndarray, k: int) -> np.ndarray:
     """Plain id recall |returned ∩ GT[:k]| / k (VectorDBBench, faiss intersection), no ties."""
-    nq = gt_ids.shape[0]
-    out = np.empty(nq)
-    for q in range(nq):
-        got = {int(i) for i in result_ids[q, :k] if i >= 0}
-        out[q] = len(got & set(gt_ids[q, :k].tolist())) / k
+    gt_ids = np.asarray(gt_ids)[:, :k]
+    return _hits(result_ids, gt_ids, np.ones(gt_ids.shape, dtype=bool), k) / k
+
+
+def _hits(result_ids: np.ndarray, gt_ids: np.ndarray, truth: np.ndarray, k: int) -> np.ndarray:
+    """Per query, how many distinct returned ids (of the first k, -1 = none) are among the
+    ground-truth ids where ``truth`` is set. Vectorised over blocks of queries."""
+    res = np.asarray(result_ids)[:, :k]
+    nq, depth = gt_ids.shape
+    out = np.zeros(nq)
+    if nq == 0 or res.shape[1] == 0:
+        return out
+    # duplicates among the returned ids count once (the runner refuses them anyway)
+    ordered = np.sort(res, axis=1)
+    first = np.ones(ordered.shape, dtype=bool)
+    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    keep = first & (ordered >= 0)
+    step = max(1, (1 << 22) // max(1, res.shape[1] * depth))
+    for lo in range(0, nq, step):
+        hi = min(nq, lo + step)
+        match = ordered[lo:hi, :, None] == gt_ids[lo:hi, None, :]
+        match &= truth[lo:hi, None, :]
+        out[lo:hi] = (match.any(axis=2) & keep[lo:hi]).sum(axis=1)
     return out
 
 

@@ -71,6 +71,31 @@ def test_id_recall_with_ties_extends_ground_truth_like_big_ann():
     assert m.queries_with_ties(gt_d, 2) == 1
 
 
+def test_id_recalls_match_their_set_definitions_on_random_answers_with_ties():
+    # the measures are vectorised; the oracle is the definition with Python sets
+    rng = np.random.default_rng(3)
+    nq, k, depth, n = 300, 10, 25, 60
+    gt_ids = np.array([rng.permutation(n)[:depth] for _ in range(nq)])
+    gt_d = np.sort(rng.integers(0, 6, (nq, depth)).astype(np.float64), axis=1)  # many ties
+    res = np.array([rng.permutation(n)[:k] for _ in range(nq)])
+    res[rng.random((nq, k)) < 0.1] = -1
+    res[::7, :4] = gt_ids[::7, :4]  # some queries answer partly right
+    for q in range(nq):
+        end = k
+        while end < depth and abs(gt_d[q, end] - gt_d[q, k - 1]) < m.TIE_EPS:
+            end += 1
+        got = {int(i) for i in res[q] if i >= 0}
+        assert m.recall_ids_ties_per_query(res[q:q + 1], gt_ids[q:q + 1], gt_d[q:q + 1],
+                                           k)[0] == len(got & set(gt_ids[q, :end])) / k
+        assert m.recall_ids_per_query(res[q:q + 1], gt_ids[q:q + 1], k)[0] == \
+            len(got & set(gt_ids[q, :k])) / k
+    whole = m.recall_ids_ties_per_query(res, gt_ids, gt_d, k)
+    assert np.array_equal(whole, np.concatenate([
+        m.recall_ids_ties_per_query(res[q:q + 1], gt_ids[q:q + 1], gt_d[q:q + 1], k)
+        for q in range(nq)]))
+    assert 0 < whole.mean() < 1
+
+
 def test_id_recall_ignores_missing_results():
     gt_ids = np.array([[4, 5]])
     assert m.recall_ids_per_query(np.array([[4, -1]]), gt_ids, 2)[0] == 0.5
