@@ -53,6 +53,8 @@ from plugins._mlp import MLP, Adam, minibatches
 from plugins.attacks import EPS_ABS, EPS_REL, Attack, _as_rng, _check_float, _check_int
 
 GAN_LOSSES = ("nonsaturating", "least_squares")
+LR_DECAYS = ("cosine", "none")
+GENERATOR_ACTIVATIONS = ("leaky_relu", "softmax")
 TARGET_LOSSES = ("margin", "probability", "ce")
 CURVE_KEYS = ("d_loss", "g_gan_loss", "target_loss", "hinge_loss", "d_accuracy",
               "success_rate", "norm_mean_rel")
@@ -157,6 +159,10 @@ class AdvGAN(Attack):
     :param hidden: width of every hidden layer of G and D.
     :param layers: hidden layers of G and of D.
     :param lr_generator, lr_discriminator: Adam step sizes.
+    :param lr_decay: ``"cosine"`` (both step sizes decay per epoch along a half cosine
+        from their initial values towards 0, so the game stays balanced) or ``"none"``.
+    :param generator_activation: hidden activation of G, ``"leaky_relu"`` or ``"softmax"``
+        (a gated mixture of learned perturbation templates).
     :param gan_weight, target_weight, hinge_weight: weights of the three terms of ``L_G``.
     :param floor: smallest perturbation norm, relative to eps, before the floor hinge acts.
     :param kappa: margin confidence of the margin loss (logit units).
@@ -169,8 +175,9 @@ class AdvGAN(Attack):
     def __init__(self, norm: str = "linf", bounds: tuple[float, float] | None = None, *,
                  targeted: bool = False, batch_size: int = 0,
                  gan_loss: str = "nonsaturating", target_loss: str = "margin",
-                 epochs: int = 30, minibatch: int = 32, hidden: int = 64, layers: int = 1,
-                 lr_generator: float = 5e-3, lr_discriminator: float = 1e-3,
+                 epochs: int = 60, minibatch: int = 32, hidden: int = 64, layers: int = 1,
+                 lr_generator: float = 2e-2, lr_discriminator: float = 1e-3,
+                 lr_decay: str = "cosine", generator_activation: str = "leaky_relu",
                  gan_weight: float = 1.0, target_weight: float = 10.0,
                  hinge_weight: float = 1.0, floor: float = 0.5, kappa: float = 0.0,
                  generator_file: str = "") -> None:
@@ -181,7 +188,15 @@ class AdvGAN(Attack):
         if target_loss not in TARGET_LOSSES:
             raise InvalidInputError(f"advgan: target_loss must be one of "
                                     f"{list(TARGET_LOSSES)}, got {target_loss!r}")
+        if lr_decay not in LR_DECAYS:
+            raise InvalidInputError(f"advgan: lr_decay must be one of {list(LR_DECAYS)}, got "
+                                    f"{lr_decay!r}")
+        if generator_activation not in GENERATOR_ACTIVATIONS:
+            raise InvalidInputError(f"advgan: generator_activation must be one of "
+                                    f"{list(GENERATOR_ACTIVATIONS)}, got "
+                                    f"{generator_activation!r}")
         self.gan_loss, self.target_loss = gan_loss, target_loss
+        self.lr_decay, self.generator_activation = lr_decay, generator_activation
         self.epochs = _check_int(epochs, "epochs", 1)
         self.minibatch = _check_int(minibatch, "minibatch", 1)
         self.hidden = _check_int(hidden, "hidden", 1)
@@ -260,6 +275,13 @@ class AdvGAN(Attack):
         return float(loss.mean()), grad / n
 
     # ------------------------------------------------------------------ training
+    def _decay(self, epoch: int) -> float:
+        """Factor on both step sizes in ``epoch`` (0-based): 1, or a half cosine from 1
+        towards 0 (``(1 + cos(pi * epoch / epochs)) / 2``)."""
+        if self.lr_decay == "none":
+            return 1.0
+        return 0.5 * (1.0 + float(np.cos(np.pi * epoch / self.epochs)))
+
     def fit(self, target: Any, x: Any, y: Any = None, eps: float = 0.0,
             rng: Any = None) -> dict[str, list[float]]:
         """Train a generator for budget ``eps`` on inputs ``x`` (labels ``y`` as in
@@ -278,14 +300,18 @@ class AdvGAN(Attack):
         scale = float(x0.std()) or 1.0
         sizes_g = [d] + [self.hidden] * self.layers + [d]
         sizes_d = [d] + [self.hidden] * self.layers + [1]
-        gen = _Generator(MLP(sizes_g, "leaky_relu", "tanh", rng, output_scale=0.1),
+        gen = _Generator(MLP(sizes_g, self.generator_activation, "tanh", rng,
+                             output_scale=0.1),
                          shift, scale, eps, self.norm)
         disc = MLP(sizes_d, "leaky_relu", "linear", rng)
         opt_g = Adam(gen.mlp.params, self.lr_generator)
         opt_d = Adam(disc.params, self.lr_discriminator)
         curves: dict[str, list[float]] = {k: [] for k in CURVE_KEYS}
         threshold = 0.0 if self.gan_loss == "nonsaturating" else 0.5
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
+            decay = self._decay(epoch)
+            opt_g.lr = self.lr_generator * decay
+            opt_d.lr = self.lr_discriminator * decay
             sums = dict.fromkeys(CURVE_KEYS, 0.0)
             for batch in minibatches(n, self.minibatch, rng):
                 xb, yb, m = x0[batch], labels[batch], len(batch)
@@ -493,12 +519,17 @@ ADVGAN = AttackInfo(
         Param("target_loss", "margin", str, "target's loss: C&W margin, probability of the "
               "label, or cross-entropy",
               choices=TARGET_LOSSES),
-        Param("epochs", 30, int, "training passes over the inputs", low=1),
+        Param("epochs", 60, int, "training passes over the inputs", low=1),
         Param("minibatch", 32, int, "rows per training step", low=1),
         Param("hidden", 64, int, "width of the hidden layers of G and D", low=1),
         Param("layers", 1, int, "hidden layers of G and D", low=1),
-        Param("lr_generator", 5e-3, float, "Adam step size of G", low=0.0),
+        Param("lr_generator", 2e-2, float, "Adam step size of G (at the first epoch)",
+              low=0.0),
         Param("lr_discriminator", 1e-3, float, "Adam step size of D", low=0.0),
+        Param("lr_decay", "cosine", str, "step-size schedule of G and D over the epochs",
+              choices=LR_DECAYS),
+        Param("generator_activation", "leaky_relu", str, "hidden activation of G (softmax: "
+              "a gated mixture of perturbation templates)", choices=GENERATOR_ACTIVATIONS),
         Param("gan_weight", 1.0, float, "weight of the GAN loss in G's loss", low=0.0),
         Param("target_weight", 10.0, float, "weight of the target's loss (0: GAN only)",
               low=0.0),

@@ -56,7 +56,7 @@ def _linear_target(rng, d=6, c=4):
 # --------------------------------------------------------------------------- MLP
 
 
-@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh", "linear"])
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh", "linear", "softmax"])
 @pytest.mark.parametrize("output", ["linear", "tanh"])
 def test_every_layer_gradient_matches_finite_differences(hidden, output):
     rng = np.random.default_rng(3)
@@ -102,6 +102,22 @@ def test_adam_first_step_and_convergence():
     for _ in range(3000):
         opt.step([a @ w - b])
     np.testing.assert_allclose(w, np.linalg.solve(a, b), atol=1e-4)
+
+
+def test_softmax_activation_rows_sum_to_one():
+    net = MLP([5, 7, 3], "softmax", "linear", rng=0)
+    _, cache = net.forward(np.random.default_rng(0).normal(size=(4, 5)) * 50)
+    h = cache[0][2]
+    assert np.isfinite(h).all() and (h >= 0).all()
+    np.testing.assert_allclose(h.sum(axis=1), 1.0)
+
+
+def test_step_size_schedule():
+    cosine = AdvGAN("linf", epochs=4)
+    assert [cosine._decay(e) for e in range(4)] == pytest.approx(
+        [1.0, (1 + np.cos(np.pi / 4)) / 2, 0.5, (1 + np.cos(3 * np.pi / 4)) / 2])
+    flat = AdvGAN("linf", epochs=4, lr_decay="none")
+    assert [flat._decay(e) for e in range(4)] == [1.0] * 4
 
 
 def test_minibatches_cover_every_row_once():
@@ -246,7 +262,9 @@ def test_bad_parameters_are_named():
                             ({"target_loss": "hinge"}, "target_loss"),
                             ({"epochs": 0}, "epochs"),
                             ({"floor": 1.5}, "floor"),
-                            ({"lr_generator": 0}, "lr_generator")]:
+                            ({"lr_generator": 0}, "lr_generator"),
+                            ({"lr_decay": "step"}, "lr_decay"),
+                            ({"generator_activation": "relu"}, "generator_activation")]:
         with pytest.raises(InvalidInputError, match=message):
             AdvGAN("linf", **kwargs)
     target = _linear_target(np.random.default_rng(0))
