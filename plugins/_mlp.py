@@ -2,7 +2,9 @@
 
 Used by the ``advgan`` attack for its generator and discriminator. A network is a stack of
 affine layers ``h_{l+1} = act_l(h_l @ W_l + b_l)``; hidden layers share one activation, the
-last layer has its own. Everything is float64 and seeded; nothing here is specific to GANs.
+last layer has its own. ``softmax`` (over each row) is the one activation that is not
+elementwise: a softmax hidden layer makes a gated mixture of the next layer's rows.
+Everything is float64 and seeded; nothing here is specific to GANs.
 
 - :class:`MLP`: ``forward(x) -> (out, cache)`` and ``backward(cache, grad_out) ->
   (param_grads, grad_x)`` (the gradient of a scalar loss whose gradient with respect to the
@@ -23,7 +25,7 @@ import numpy as np
 from harness.errors import InvalidInputError
 
 #: activations known to :class:`MLP`
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "softmax")
 LEAKY_SLOPE = 0.2
 
 
@@ -34,18 +36,26 @@ def _activate(a: np.ndarray, kind: str) -> np.ndarray:
         return np.maximum(a, 0.0)
     if kind == "leaky_relu":
         return np.where(a > 0, a, LEAKY_SLOPE * a)
+    if kind == "softmax":
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
     return np.tanh(a)
 
 
-def _activation_grad(a: np.ndarray, h: np.ndarray, kind: str) -> np.ndarray:
-    """d act / d a at pre-activation ``a`` with output ``h`` (elementwise)."""
+def _activation_backward(g: np.ndarray, a: np.ndarray, h: np.ndarray, kind: str
+                         ) -> np.ndarray:
+    """Gradient with respect to the pre-activation ``a`` (output ``h``) of a loss whose
+    gradient with respect to ``h`` is ``g``: elementwise ``g * act'(a)``; for the softmax
+    (over each row), ``h * (g - sum(g * h))``."""
     if kind == "linear":
-        return np.ones_like(a)
+        return g
     if kind == "relu":
-        return (a > 0).astype(np.float64)
+        return g * (a > 0)
     if kind == "leaky_relu":
-        return np.where(a > 0, 1.0, LEAKY_SLOPE)
-    return 1.0 - h * h
+        return g * np.where(a > 0, 1.0, LEAKY_SLOPE)
+    if kind == "softmax":
+        return h * (g - (g * h).sum(axis=1, keepdims=True))
+    return g * (1.0 - h * h)
 
 
 class MLP:
@@ -118,7 +128,7 @@ class MLP:
         grads: list[np.ndarray] = [np.empty(0)] * len(self.params)
         for layer in reversed(range(self.n_layers)):
             h_in, a, out = cache[layer]
-            ga = g * _activation_grad(a, out, self._kind(layer))
+            ga = _activation_backward(g, a, out, self._kind(layer))
             grads[2 * layer] = h_in.T @ ga
             grads[2 * layer + 1] = ga.sum(axis=0)
             g = ga @ self.params[2 * layer].T

@@ -1,10 +1,15 @@
 """The ``advgan`` attack plugin: a GAN that learns to produce adversarial perturbations.
 
 AdvGAN (Xiao et al., IJCAI 2018) in numpy. A generator ``G`` (an :class:`plugins._mlp.MLP`
-with a tanh output ``u`` in [-1, 1]^d) maps an input ``x`` to a raw perturbation ``r``:
+with an output ``u`` in [-1, 1]^d) maps an input ``x`` to a raw perturbation ``r``:
 ``r = eps * u`` for l2; for linf, ``u`` is mapped linearly onto the interval each coordinate
 may move in, ``[max(-eps, low - x), min(eps, high - x)]`` (``[-eps, eps]`` with no box), so
-the box never clips a gradient away. ``r`` is projected onto the ``eps``-ball of the
+the box never clips a gradient away. In l2, ``u`` is the MLP's tanh output; in linf it is
+the smooth sign ``tanh(gain * a / rms(a))`` of the MLP's linear output ``a``
+(:func:`smooth_sign`), the gain rising over the epochs from ``sharpness_start`` to
+``sharpness``: the network learns a direction with no saturation in its way first, and the
+output is then pushed towards the vertices of the allowed box, where a locally linear
+target's linf optimum lies. ``r`` is projected onto the ``eps``-ball of the
 attack's norm and the result clipped to the box: ``x' = clip(x + P_eps(r))``. A
 discriminator ``D`` (an MLP with one logit) tells clean inputs from perturbed ones. ``G``
 minimises
@@ -53,6 +58,8 @@ from plugins._mlp import MLP, Adam, minibatches
 from plugins.attacks import EPS_ABS, EPS_REL, Attack, _as_rng, _check_float, _check_int
 
 GAN_LOSSES = ("nonsaturating", "least_squares")
+LR_DECAYS = ("cosine", "none")
+GENERATOR_ACTIVATIONS = ("leaky_relu", "softmax")
 TARGET_LOSSES = ("margin", "probability", "ce")
 CURVE_KEYS = ("d_loss", "g_gan_loss", "target_loss", "hinge_loss", "d_accuracy",
               "success_rate", "norm_mean_rel")
@@ -117,28 +124,62 @@ def project_backward(raw: np.ndarray, grad: np.ndarray, eps: float, norm: str) -
     return out
 
 
+def smooth_sign(a: np.ndarray, gain: float) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """``tanh(gain * a / rms(a))`` per row (``rms(a) = sqrt(mean(a^2))`` over the row): a
+    sign of ``a`` whose sharpness is ``gain`` and does not depend on ``a``'s scale. Returns
+    the output and the cache :func:`smooth_sign_backward` needs."""
+    r = np.sqrt((a * a).mean(axis=1, keepdims=True) + 1e-12)
+    s = a / r
+    u = np.tanh(gain * s)
+    return u, (s, r, u, np.asarray(gain, dtype=np.float64))
+
+
+def smooth_sign_backward(cache: tuple[np.ndarray, ...], grad: np.ndarray) -> np.ndarray:
+    """Gradient with respect to ``a`` of a loss whose gradient at ``smooth_sign(a, gain)``
+    is ``grad`` (``d s / d a = (I - s s^T / d) / rms(a)`` for ``s = a / rms(a)``)."""
+    s, r, u, gain = cache
+    gs = gain * (1.0 - u * u) * grad
+    return (gs - s * (gs * s).mean(axis=1, keepdims=True)) / r
+
+
 class _Generator:
-    """A trained generator for one budget: standardisation, the MLP, the budget."""
+    """A trained generator for one budget: standardisation, the MLP, the budget and, for a
+    linf generator, the sharpness of its output (0: the MLP's own tanh output)."""
 
     def __init__(self, mlp: MLP, shift: np.ndarray, scale: float, eps: float,
-                 norm: str) -> None:
+                 norm: str, sharpness: float = 0.0) -> None:
         self.mlp, self.shift, self.scale, self.eps, self.norm = mlp, shift, scale, eps, norm
+        self.sharpness = float(sharpness)
 
     def raw(self, x: np.ndarray, bounds: tuple[float, float] | None
             ) -> tuple[np.ndarray, Any, Any]:
-        """Raw perturbation, the MLP's cache and ``d raw / d out`` (elementwise).
+        """Raw perturbation, the cache :meth:`backward` needs and ``d raw / d u``
+        (elementwise).
 
-        l2: ``eps * out``. linf: ``out`` in [-1, 1] is mapped linearly onto the interval of
-        each coordinate that both the ball and the box allow, ``[max(-eps, low - x),
-        min(eps, high - x)]`` (``[-eps, eps]`` with no box), so no output is clipped away.
+        ``u`` in [-1, 1]^d is the MLP's tanh output, or, with a sharpness, the smooth sign
+        of its linear output (:func:`smooth_sign`). l2: ``eps * u``. linf: ``u`` is mapped
+        linearly onto the interval of each coordinate that both the ball and the box allow,
+        ``[max(-eps, low - x), min(eps, high - x)]`` (``[-eps, eps]`` with no box), so no
+        output is clipped away.
         """
         out, cache = self.mlp.forward((x - self.shift) / self.scale)
+        sign_cache = None
+        if self.sharpness > 0:
+            out, sign_cache = smooth_sign(out, self.sharpness)
+        cache = (cache, sign_cache)
         if self.norm == "l2" or bounds is None:
             return self.eps * out, cache, self.eps
         lo = np.maximum(-self.eps, bounds[0] - x)
         hi = np.minimum(self.eps, bounds[1] - x)
         half = 0.5 * (hi - lo)
         return lo + half * (out + 1.0), cache, half
+
+    def backward(self, cache: Any, grad_u: np.ndarray) -> list[np.ndarray]:
+        """Gradients of the MLP's parameters from the gradient with respect to ``u``."""
+        mlp_cache, sign_cache = cache
+        if sign_cache is not None:
+            grad_u = smooth_sign_backward(sign_cache, grad_u)
+        return self.mlp.backward(mlp_cache, grad_u)[0]
 
     def perturb(self, x: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
         """``clip(x + P_eps(raw))``: the adversarial inputs."""
@@ -157,6 +198,13 @@ class AdvGAN(Attack):
     :param hidden: width of every hidden layer of G and D.
     :param layers: hidden layers of G and of D.
     :param lr_generator, lr_discriminator: Adam step sizes.
+    :param lr_decay: ``"cosine"`` (both step sizes decay per epoch along a half cosine
+        from their initial values towards 0, so the game stays balanced) or ``"none"``.
+    :param generator_activation: hidden activation of G, ``"leaky_relu"`` or ``"softmax"``
+        (a gated mixture of learned perturbation templates).
+    :param sharpness, sharpness_start: linf only: G's output is ``tanh(gain * a / rms(a))``
+        of its linear output ``a``, the gain rising linearly over the epochs from
+        ``sharpness_start`` to ``sharpness``; ``sharpness = 0``: a plain tanh output.
     :param gan_weight, target_weight, hinge_weight: weights of the three terms of ``L_G``.
     :param floor: smallest perturbation norm, relative to eps, before the floor hinge acts.
     :param kappa: margin confidence of the margin loss (logit units).
@@ -169,8 +217,10 @@ class AdvGAN(Attack):
     def __init__(self, norm: str = "linf", bounds: tuple[float, float] | None = None, *,
                  targeted: bool = False, batch_size: int = 0,
                  gan_loss: str = "nonsaturating", target_loss: str = "margin",
-                 epochs: int = 30, minibatch: int = 32, hidden: int = 64, layers: int = 1,
-                 lr_generator: float = 5e-3, lr_discriminator: float = 1e-3,
+                 epochs: int = 60, minibatch: int = 32, hidden: int = 64, layers: int = 1,
+                 lr_generator: float = 2e-2, lr_discriminator: float = 3e-3,
+                 lr_decay: str = "cosine", generator_activation: str = "leaky_relu",
+                 sharpness: float = 5.0, sharpness_start: float = 0.25,
                  gan_weight: float = 1.0, target_weight: float = 10.0,
                  hinge_weight: float = 1.0, floor: float = 0.5, kappa: float = 0.0,
                  generator_file: str = "") -> None:
@@ -181,7 +231,15 @@ class AdvGAN(Attack):
         if target_loss not in TARGET_LOSSES:
             raise InvalidInputError(f"advgan: target_loss must be one of "
                                     f"{list(TARGET_LOSSES)}, got {target_loss!r}")
+        if lr_decay not in LR_DECAYS:
+            raise InvalidInputError(f"advgan: lr_decay must be one of {list(LR_DECAYS)}, got "
+                                    f"{lr_decay!r}")
+        if generator_activation not in GENERATOR_ACTIVATIONS:
+            raise InvalidInputError(f"advgan: generator_activation must be one of "
+                                    f"{list(GENERATOR_ACTIVATIONS)}, got "
+                                    f"{generator_activation!r}")
         self.gan_loss, self.target_loss = gan_loss, target_loss
+        self.lr_decay, self.generator_activation = lr_decay, generator_activation
         self.epochs = _check_int(epochs, "epochs", 1)
         self.minibatch = _check_int(minibatch, "minibatch", 1)
         self.hidden = _check_int(hidden, "hidden", 1)
@@ -191,6 +249,10 @@ class AdvGAN(Attack):
         for name in ("lr_generator", "lr_discriminator"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(f"advgan: {name} must be > 0")
+        self.sharpness = _check_float(sharpness, "sharpness")
+        self.sharpness_start = _check_float(sharpness_start, "sharpness_start")
+        if self.sharpness > 0 and self.sharpness_start <= 0:
+            raise InvalidInputError("advgan: sharpness_start must be > 0")
         self.gan_weight = _check_float(gan_weight, "gan_weight")
         self.target_weight = _check_float(target_weight, "target_weight")
         self.hinge_weight = _check_float(hinge_weight, "hinge_weight")
@@ -260,6 +322,19 @@ class AdvGAN(Attack):
         return float(loss.mean()), grad / n
 
     # ------------------------------------------------------------------ training
+    def _decay(self, epoch: int) -> float:
+        """Factor on both step sizes in ``epoch`` (0-based): 1, or a half cosine from 1
+        towards 0 (``(1 + cos(pi * epoch / epochs)) / 2``)."""
+        if self.lr_decay == "none":
+            return 1.0
+        return 0.5 * (1.0 + float(np.cos(np.pi * epoch / self.epochs)))
+
+    def _sharpness(self, epoch: int) -> float:
+        """Gain of the linf generator's smooth sign in ``epoch`` (0-based): linear from
+        ``sharpness_start`` at the first epoch to ``sharpness`` at the last."""
+        t = epoch / max(self.epochs - 1, 1)
+        return self.sharpness_start + t * (self.sharpness - self.sharpness_start)
+
     def fit(self, target: Any, x: Any, y: Any = None, eps: float = 0.0,
             rng: Any = None) -> dict[str, list[float]]:
         """Train a generator for budget ``eps`` on inputs ``x`` (labels ``y`` as in
@@ -278,14 +353,21 @@ class AdvGAN(Attack):
         scale = float(x0.std()) or 1.0
         sizes_g = [d] + [self.hidden] * self.layers + [d]
         sizes_d = [d] + [self.hidden] * self.layers + [1]
-        gen = _Generator(MLP(sizes_g, "leaky_relu", "tanh", rng, output_scale=0.1),
-                         shift, scale, eps, self.norm)
+        sharp = self.norm == "linf" and self.sharpness > 0
+        gen = _Generator(MLP(sizes_g, self.generator_activation,
+                             "linear" if sharp else "tanh", rng, output_scale=0.1),
+                         shift, scale, eps, self.norm, self._sharpness(0) if sharp else 0.0)
         disc = MLP(sizes_d, "leaky_relu", "linear", rng)
         opt_g = Adam(gen.mlp.params, self.lr_generator)
         opt_d = Adam(disc.params, self.lr_discriminator)
         curves: dict[str, list[float]] = {k: [] for k in CURVE_KEYS}
         threshold = 0.0 if self.gan_loss == "nonsaturating" else 0.5
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
+            decay = self._decay(epoch)
+            opt_g.lr = self.lr_generator * decay
+            opt_d.lr = self.lr_discriminator * decay
+            if sharp:
+                gen.sharpness = self._sharpness(epoch)
             sums = dict.fromkeys(CURVE_KEYS, 0.0)
             for batch in minibatches(n, self.minibatch, rng):
                 xb, yb, m = x0[batch], labels[batch], len(batch)
@@ -361,7 +443,7 @@ class AdvGAN(Attack):
         over = np.maximum(row_norms(raw, self.norm) / eps - 1.0, 0.0)
         grad_raw = grad_raw + self.hinge_weight * (over > 0)[:, None] \
             * _norm_grad(raw, self.norm) / (eps * m)
-        grads, _ = gen.mlp.backward(cache_g, grad_raw * slope)
+        grads = gen.backward(cache_g, grad_raw * slope)
         hinge = float(over.mean() + short.mean())
         total = self.gan_weight * g_loss + self.target_weight * t_loss \
             + self.hinge_weight * hinge
@@ -404,7 +486,7 @@ class AdvGAN(Attack):
             arrays[f"{prefix}shift"] = gen.shift
             meta["generators"].append({
                 "eps": key, "sizes": gen.mlp.sizes, "hidden": gen.mlp.hidden,
-                "output": gen.mlp.output, "scale": gen.scale,
+                "output": gen.mlp.output, "scale": gen.scale, "sharpness": gen.sharpness,
                 "training_seconds": self.training_seconds.get(key),
                 "curves": self.curves.get(key)})
         arrays["meta"] = np.array(json.dumps(meta))
@@ -436,7 +518,8 @@ class AdvGAN(Attack):
             mlp.load_arrays(files, prefix)
             key = self._key(g["eps"])
             self.generators[key] = _Generator(mlp, np.asarray(files[f"{prefix}shift"]),
-                                              float(g["scale"]), key, self.norm)
+                                              float(g["scale"]), key, self.norm,
+                                              float(g.get("sharpness") or 0.0))
             if g.get("training_seconds") is not None:
                 self.training_seconds[key] = float(g["training_seconds"])
             if g.get("curves"):
@@ -493,12 +576,22 @@ ADVGAN = AttackInfo(
         Param("target_loss", "margin", str, "target's loss: C&W margin, probability of the "
               "label, or cross-entropy",
               choices=TARGET_LOSSES),
-        Param("epochs", 30, int, "training passes over the inputs", low=1),
+        Param("epochs", 60, int, "training passes over the inputs", low=1),
         Param("minibatch", 32, int, "rows per training step", low=1),
         Param("hidden", 64, int, "width of the hidden layers of G and D", low=1),
         Param("layers", 1, int, "hidden layers of G and D", low=1),
-        Param("lr_generator", 5e-3, float, "Adam step size of G", low=0.0),
-        Param("lr_discriminator", 1e-3, float, "Adam step size of D", low=0.0),
+        Param("lr_generator", 2e-2, float, "Adam step size of G (at the first epoch)",
+              low=0.0),
+        Param("lr_discriminator", 3e-3, float, "Adam step size of D (at the first epoch)",
+              low=0.0),
+        Param("lr_decay", "cosine", str, "step-size schedule of G and D over the epochs",
+              choices=LR_DECAYS),
+        Param("generator_activation", "leaky_relu", str, "hidden activation of G (softmax: "
+              "a gated mixture of perturbation templates)", choices=GENERATOR_ACTIVATIONS),
+        Param("sharpness", 5.0, float, "linf: final gain of G's smooth-sign output (0: plain "
+              "tanh)", low=0.0),
+        Param("sharpness_start", 0.25, float, "linf: gain of G's smooth-sign output at the "
+              "first epoch", low=0.0),
         Param("gan_weight", 1.0, float, "weight of the GAN loss in G's loss", low=0.0),
         Param("target_weight", 10.0, float, "weight of the target's loss (0: GAN only)",
               low=0.0),
@@ -521,4 +614,5 @@ def register_attacks(register: Any) -> None:
     register(ADVGAN)
 
 
-__all__ = ["ADVGAN", "AdvGAN", "gan_losses", "plot_curves", "project_backward"]
+__all__ = ["ADVGAN", "AdvGAN", "gan_losses", "plot_curves", "project_backward", "smooth_sign",
+           "smooth_sign_backward"]

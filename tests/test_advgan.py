@@ -16,7 +16,15 @@ from harness.plugins import get_registry
 from plugins._attack_norms import row_norms
 from plugins._attack_targets import SoftKNNClassifier, SoftmaxClassifier, decisions, train_softmax
 from plugins._mlp import MLP, Adam, minibatches
-from plugins.advgan import AdvGAN, _Generator, gan_losses, plot_curves, project_backward
+from plugins.advgan import (
+    AdvGAN,
+    _Generator,
+    gan_losses,
+    plot_curves,
+    project_backward,
+    smooth_sign,
+    smooth_sign_backward,
+)
 from plugins.attacks import FGSM, Noise
 
 
@@ -56,7 +64,7 @@ def _linear_target(rng, d=6, c=4):
 # --------------------------------------------------------------------------- MLP
 
 
-@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh", "linear"])
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh", "linear", "softmax"])
 @pytest.mark.parametrize("output", ["linear", "tanh"])
 def test_every_layer_gradient_matches_finite_differences(hidden, output):
     rng = np.random.default_rng(3)
@@ -104,6 +112,22 @@ def test_adam_first_step_and_convergence():
     np.testing.assert_allclose(w, np.linalg.solve(a, b), atol=1e-4)
 
 
+def test_softmax_activation_rows_sum_to_one():
+    net = MLP([5, 7, 3], "softmax", "linear", rng=0)
+    _, cache = net.forward(np.random.default_rng(0).normal(size=(4, 5)) * 50)
+    h = cache[0][2]
+    assert np.isfinite(h).all() and (h >= 0).all()
+    np.testing.assert_allclose(h.sum(axis=1), 1.0)
+
+
+def test_step_size_schedule():
+    cosine = AdvGAN("linf", epochs=4)
+    assert [cosine._decay(e) for e in range(4)] == pytest.approx(
+        [1.0, (1 + np.cos(np.pi / 4)) / 2, 0.5, (1 + np.cos(3 * np.pi / 4)) / 2])
+    flat = AdvGAN("linf", epochs=4, lr_decay="none")
+    assert [flat._decay(e) for e in range(4)] == [1.0] * 4
+
+
 def test_minibatches_cover_every_row_once():
     rng = np.random.default_rng(0)
     parts = minibatches(10, 4, rng)
@@ -149,7 +173,24 @@ def test_projection_backward_matches_finite_differences():
         np.testing.assert_allclose(g, _numeric_grad(loss, raw), atol=1e-6)
 
 
-@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_smooth_sign_gradient_and_limits():
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(5, 6)) * 3
+    weights = rng.normal(size=(5, 6))
+    for gain in (0.25, 2.0):
+        def loss():
+            return float((smooth_sign(a, gain)[0] * weights).sum())  # noqa: B023
+
+        g = smooth_sign_backward(smooth_sign(a, gain)[1], weights)
+        np.testing.assert_allclose(g, _numeric_grad(loss, a), rtol=1e-6, atol=1e-8)
+    # scale-free; a large gain gives the sign, a small one a scaled copy
+    np.testing.assert_allclose(smooth_sign(a, 2.0)[0], smooth_sign(10 * a, 2.0)[0])
+    np.testing.assert_allclose(smooth_sign(a, 1e4)[0], np.sign(a))
+    rms = np.sqrt((a * a).mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(smooth_sign(a, 1e-4)[0], 1e-4 * a / rms, rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["linf", "linf-sharp", "l2"])
 @pytest.mark.parametrize("gan_loss", ["nonsaturating", "least_squares"])
 @pytest.mark.parametrize("target_loss", ["margin", "probability", "ce"])
 def test_generator_loss_gradient_matches_finite_differences(norm, gan_loss, target_loss):
@@ -158,11 +199,14 @@ def test_generator_loss_gradient_matches_finite_differences(norm, gan_loss, targ
     target = _linear_target(rng, d)
     x = rng.uniform(0.0, 1.0, size=(n, d))
     y = rng.integers(0, 4, n)
+    sharpness = 1.5 if norm == "linf-sharp" else 0.0
+    norm = norm.removesuffix("-sharp")
     attack = AdvGAN(norm, (0.0, 1.0), gan_loss=gan_loss, target_loss=target_loss, floor=0.9,
                     kappa=5.0)
     eps = 0.3 if norm == "linf" else 0.6
-    gen = _Generator(MLP([d, 7, d], "leaky_relu", "tanh", 2, output_scale=3.0),
-                     x.mean(axis=0), 0.3, eps, norm)
+    output = "linear" if sharpness else "tanh"
+    gen = _Generator(MLP([d, 7, d], "leaky_relu", output, 2, output_scale=3.0),
+                     x.mean(axis=0), 0.3, eps, norm, sharpness)
     disc = MLP([d, 5, 1], "leaky_relu", "linear", 3)
     parts, grads, x_adv = attack.generator_objective(gen, disc, target, x, y)
     assert parts["target"] != 0 and parts["gan"] > 0
@@ -246,7 +290,11 @@ def test_bad_parameters_are_named():
                             ({"target_loss": "hinge"}, "target_loss"),
                             ({"epochs": 0}, "epochs"),
                             ({"floor": 1.5}, "floor"),
-                            ({"lr_generator": 0}, "lr_generator")]:
+                            ({"lr_generator": 0}, "lr_generator"),
+                            ({"lr_decay": "step"}, "lr_decay"),
+                            ({"sharpness_start": 0.0}, "sharpness_start"),
+                            ({"sharpness": -1.0}, "sharpness"),
+                            ({"generator_activation": "relu"}, "generator_activation")]:
         with pytest.raises(InvalidInputError, match=message):
             AdvGAN("linf", **kwargs)
     target = _linear_target(np.random.default_rng(0))
@@ -289,9 +337,9 @@ def test_gan_alone_drives_discriminator_towards_chance_keeping_the_budget(digits
         plot_curves({"d_loss": [1.0]}, tmp_path / "x.png")
 
 
-def test_on_digits_beats_noise_and_nears_fgsm_at_the_same_budget(digits):
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.2])
+def test_on_digits_linf_beats_noise_and_reaches_fgsm_at_the_same_budget(digits, eps):
     _, _, test, yte, target = digits
-    eps = 0.1
     clean = decisions(target, test) == yte
 
     def success(x_adv):
@@ -302,10 +350,9 @@ def test_on_digits_beats_noise_and_nears_fgsm_at_the_same_budget(digits):
     advgan = success(attack.generate(target, test, yte, eps, rng=0))
     fgsm = success(FGSM("linf", (0.0, 1.0)).generate(target, test, yte, eps))
     noise = success(Noise("linf", (0.0, 1.0)).generate(target, test, yte, eps, rng=0))
+    assert fgsm > 0.1
     assert advgan >= 3 * max(noise, 0.02)
-    # in linf this numpy generator reaches about 0.8 of FGSM's success, not all of it
-    # (docs/advgan.md, "Results"); this bound guards against regressions
-    assert advgan >= 0.65 * fgsm
+    assert advgan >= fgsm
 
 
 def test_on_digits_l2_reaches_fgsm_at_the_same_budget(digits):
