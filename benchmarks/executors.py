@@ -5,29 +5,36 @@
 
 Runs the same suite (several build seeds: independent build groups) into fresh record
 folders: sequentially, with ``--jobs 2`` (local, one core per group) and on a local Dask
-cluster of 2 worker processes; ``--rounds`` repeats the three, interleaved, and reports
-medians. ``--index faiss`` is faiss Flat (each query scans the base: bound by memory
-bandwidth, which the two cores share); ``--index hnswlib`` builds an HNSW graph per group
-(bound by the cores). Prints wall seconds, speed-ups against sequential, and the per-group
-overhead of the harness (wall time minus the build and search seconds the records hold,
-divided by the number of groups).
+cluster of 2 worker processes; ``--rounds`` repeats the three, interleaved (the order
+flips every round), and reports medians. ``--index faiss`` is faiss Flat (each query scans
+the base: bound by memory bandwidth, which the two cores share); ``--index hnswlib`` builds
+an HNSW graph per group (bound by the cores). Prints wall seconds, speed-ups against
+sequential, and the per-group overhead of the harness (wall time minus the build and search
+seconds the records hold, divided by the number of groups).
 
-The runner's fork servers (one in the driver, one in each Dask worker: ``harness.runner``)
-are started before anything is timed: a ``vecbench run`` pays that second once, not per group,
-and timing it in the first run only would favour the runs after it.
+The driver's one-time costs (its fork server: ``harness.runner``; the provenance of the
+installed packages) and the Dask workers' fork servers are paid before anything is timed: a
+``vecbench run`` pays them once, not per group, and timing them in the first run only would
+favour the runs after it. The Dask cluster runs only while it is measured, with the workers'
+profiler and GIL monitor off (``harness.executors.QUIET_WORKERS``). The build CPU / wall line
+shows whether the groups had their cores to themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from harness import provenance
 from harness import results as records
-from harness.executors import DaskExecutor, LocalExecutor
+from harness.executors import QUIET_WORKERS, DaskExecutor, LocalExecutor
 from harness.runner import start_fork_server
 from harness.session import Session
 
@@ -36,6 +43,9 @@ INDEXES = {
     "hnswlib": ('index = "hnswlib"\nbuild = { M = 16, ef_construction = 200 }\n'
                 "query = { ef = [40] }\n", "hnswlib M=16 ef_construction=200"),
 }
+
+
+MODES = ("sequential", "jobs2", "dask2")
 
 
 def _suite(path: Path, index: str, groups: int, n: int, d: int) -> Path:
@@ -58,6 +68,32 @@ def _measured_seconds(report) -> float:
     return total
 
 
+@contextlib.contextmanager
+def _quiet_dask_cluster() -> Iterator[Any]:
+    """A local cluster of 2 single-threaded worker processes, their fork servers started,
+    with the workers' sampling profiler and GIL monitor off: they wake every 10 ms and 1 ms
+    and would take their share of the two cores from the measured builds (see
+    docs/scale-out.md)."""
+    import dask
+    import distributed
+
+    with dask.config.set(QUIET_WORKERS), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        client.run(start_fork_server)
+        yield client
+
+
+def _cpu_share(report) -> float:
+    """Build CPU seconds / build wall seconds over a run's groups: below 1 when something
+    else took the groups' cores."""
+    builds = {rec["build_id"]: rec.get("timing") or {} for rec in report.written}
+    wall = sum(t.get("build_seconds") or 0 for t in builds.values())
+    cpu = sum(t.get("build_cpu_seconds") or 0 for t in builds.values())
+    return cpu / wall if wall else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, default=8)
@@ -78,21 +114,26 @@ def main() -> None:
         assert all(r["status"] == "ok" for r in report.written), name
         return wall, report
 
-    import distributed
-
-    walls: dict[str, list[float]] = {"sequential": [], "jobs2": [], "dask2": []}
+    walls: dict[str, list[float]] = {mode: [] for mode in MODES}
+    shares: dict[str, list[float]] = {k: [] for k in walls}
     overheads = []
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        start_fork_server()
-        client.run(start_fork_server)
-        for r in range(args.rounds):
-            seq, seq_rep = timed(f"sequential-{r}", LocalExecutor(jobs=1))
-            walls["sequential"].append(seq)
-            overheads.append((seq - _measured_seconds(seq_rep)) / args.groups)
-            walls["jobs2"].append(timed(f"jobs2-{r}", LocalExecutor(jobs=2))[0])
-            walls["dask2"].append(timed(f"dask2-{r}", DaskExecutor(client=client))[0])
+    # the driver's one-time costs (its warm fork server, the provenance of the installed
+    # packages) are paid before anything is timed: a run pays them once, not per group
+    start_fork_server()
+    provenance.collect()
+    for r in range(args.rounds):
+        # the order flips every round, so that a machine drifting during a round favours
+        # neither side of the ratios
+        for mode in (MODES if r % 2 == 0 else MODES[::-1]):
+            if mode == "dask2":
+                with _quiet_dask_cluster() as client:  # alive only while it is measured
+                    wall, rep = timed(f"{mode}-{r}", DaskExecutor(client=client))
+            else:
+                wall, rep = timed(f"{mode}-{r}", LocalExecutor(jobs=2 if mode == "jobs2" else 1))
+            walls[mode].append(wall)
+            shares[mode].append(_cpu_share(rep))
+            if mode == "sequential":
+                overheads.append((wall - _measured_seconds(rep)) / args.groups)
     seq, par, dsk = (statistics.median(walls[k]) for k in ("sequential", "jobs2", "dask2"))
     ratios = {k: [a / b for a, b in zip(walls["sequential"], walls[k], strict=True)]
               for k in ("jobs2", "dask2")}
@@ -104,6 +145,8 @@ def main() -> None:
           f"(per round {', '.join(f'{x:.2f}' for x in ratios['jobs2'])})")
     print(f"dask, 2 workers {dsk:7.1f} s   speed-up {seq / dsk:.2f}x "
           f"(per round {', '.join(f'{x:.2f}' for x in ratios['dask2'])})")
+    print("build CPU / wall (1: the groups had their cores to themselves): " + ", ".join(
+        f"{k} {statistics.median(v):.3f}" for k, v in shares.items()))
     print(f"harness overhead per build group (sequential): {statistics.median(overheads):.2f} s "
           "(process start, imports, dataset load, record writing)")
     print(f"records: {len(records.load_all(work / 'sequential-0'))} per run, in {work}")

@@ -17,9 +17,28 @@ from dataclasses import replace
 from typing import Any
 
 from harness.errors import InvalidInputError, PluginUnavailableError
-from harness.runner import GroupJob, PointOutcome, run_group
+from harness.runner import GroupJob, PointOutcome, allow_children, run_group
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+#: Dask settings for the workers that run vecbench groups: each worker process waits beside
+#: its group's process, on the same core, so its own periodic work (a sampling profiler every
+#: 10 ms, a GIL monitor every 1 ms, event-loop ticks every 20 ms, memory and system monitors)
+#: is taken from the measured group. These turn the monitors off or slow them down. vecbench
+#: cannot change a running cluster: start the workers with them (as environment variables,
+#: see :func:`quiet_worker_env` and docs/scale-out.md).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False,
+                 "distributed.admin.system-monitor.gil.enabled": False,
+                 "distributed.admin.tick.interval": "1s",
+                 "distributed.admin.system-monitor.interval": "2s",
+                 "distributed.worker.memory.monitor-interval": "1s"}
+
+
+def quiet_worker_env() -> dict[str, str]:
+    """:data:`QUIET_WORKERS` as Dask's environment variables (``DASK_A__B__C=value``)."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in QUIET_WORKERS.items()}
+
+
 #: ``admit(position)``: None to run the job, or the reason it is cut (see :func:`cut_outcomes`)
 Admit = Callable[[int], "str | None"]
 
@@ -98,17 +117,8 @@ class LocalExecutor:
 
 
 def _run_remote(job: GroupJob) -> list[PointOutcome]:
-    """Run one build group on a Dask worker (still in its own child process there).
-
-    Dask's nanny starts worker processes as daemons, and Python refuses to let a daemon
-    start children; the group's child is killed with its parent anyway (PR_SET_PDEATHSIG in
-    the runner), so the flag is lifted for this process.
-    """
-    import multiprocessing
-
-    proc = multiprocessing.current_process()
-    if proc._config.get("daemon"):  # type: ignore[attr-defined]
-        proc._config["daemon"] = False  # type: ignore[attr-defined]
+    """Run one build group on a Dask worker (still in its own child process there)."""
+    allow_children()
     return list(run_group(job))
 
 

@@ -211,8 +211,29 @@ def _context() -> Any:
 
 
 def start_fork_server() -> None:
-    """Start this process's warm fork server now rather than at its first build group."""
-    _context()
+    """Start this process's warm fork server now, and wait until it has loaded its modules
+    (about a second), rather than at the first build group."""
+    allow_children()
+    ctx = _context()
+    probe = ctx.Process(target=_ready, daemon=True)
+    probe.start()
+    probe.join()
+
+
+def allow_children() -> None:
+    """Let this process start build groups even if it is a daemon (a Dask worker).
+
+    Dask's nanny starts worker processes as daemons, and Python refuses to let a daemon
+    start children; a group's child is killed with its parent anyway (``PR_SET_PDEATHSIG``),
+    so the flag is lifted for this process.
+    """
+    proc = mp.current_process()
+    if proc._config.get("daemon"):  # type: ignore[attr-defined]
+        proc._config["daemon"] = False  # type: ignore[attr-defined]
+
+
+def _ready() -> None:
+    """A child that does nothing: started by :func:`start_fork_server` to wait for the server."""
 
 
 def _kill(proc: Any) -> None:

@@ -198,3 +198,20 @@ def test_hook_register_executors(tmp_path):
         assert {"local", "dask"} <= set(host.registry.executors.names())
     finally:
         get_host(reload=True)
+
+
+def test_quiet_worker_environment_sets_the_dask_settings(monkeypatch):
+    dask_config = pytest.importorskip("dask.config")
+    pytest.importorskip("distributed")  # its defaults are part of dask's configuration
+    from harness.executors import QUIET_WORKERS, quiet_worker_env
+
+    for var, value in quiet_worker_env().items():
+        monkeypatch.setenv(var, value)
+    dask_config.refresh()
+    try:
+        assert {k: str(dask_config.get(k)) for k in QUIET_WORKERS} == \
+            {k: str(v) for k, v in QUIET_WORKERS.items()}
+    finally:
+        monkeypatch.undo()
+        dask_config.refresh()
+    assert dask_config.get("distributed.worker.profile.enabled") is True  # the default again
