@@ -185,9 +185,9 @@ def _context() -> Any:
     """The multiprocessing context that starts build groups (see the module docstring).
 
     The fork server is started here, once, from an environment without the thread
-    variables, so that the libraries it preloads keep their defaults (numba's pool size is
-    fixed at import); each child then applies the driver's environment and the group's
-    thread count itself.
+    variables (BLAS and OpenMP keep their defaults; numba's pool, whose size is fixed at
+    import, gets one thread per CPU of the machine); each child then applies the driver's
+    environment and the group's thread count itself.
     """
     method = os.environ.get(START_METHOD_ENV, "").strip() or "forkserver"
     if method not in ("forkserver", "spawn"):
@@ -203,9 +203,13 @@ def _context() -> Any:
     with _START_LOCK:
         ctx.set_forkserver_preload(_WARM_MODULES)
         saved = {v: os.environ.pop(v) for v in THREAD_ENV_VARS if v in os.environ}
+        # numba sizes its pool at import, by default to the CPUs this process may use; the
+        # server's pool must allow any group's count, whatever the driver is pinned to
+        os.environ["NUMBA_NUM_THREADS"] = str(os.cpu_count() or 1)
         try:
             forkserver.ensure_running()
         finally:
+            os.environ.pop("NUMBA_NUM_THREADS", None)
             os.environ.update(saved)
     return ctx
 
@@ -293,6 +297,22 @@ def _died(proc: Any, job: GroupJob, pending: Sequence[int], log_path: str,
 # =========================================================================== worker side
 
 
+def _reload_numba_config() -> None:
+    """Make a preloaded numba read the environment the child just took over.
+
+    numba reads ``NUMBA_NUM_THREADS`` (and the rest of its configuration) at import, and again
+    before every compilation, where it refuses a thread count other than the one its pool
+    was started with; the fork server imported it under the server's environment. Reloading
+    now, before the group starts numba's threads, makes both readings the group's.
+    """
+    import sys
+
+    if "numba" in sys.modules:
+        from numba.core import config
+
+        config.reload_config()
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this child when the driver dies (even by SIGKILL): no orphans."""
     try:
@@ -316,6 +336,7 @@ def worker_main(conn: Any, job: GroupJob, log_path: str,
     if env is not None and env != os.environ:
         os.environ.clear()
         os.environ.update(env)
+        _reload_numba_config()
     if mp.get_start_method(allow_none=True) != "spawn":
         # as in a spawned child: libraries that guard against later forks (numba's threading
         # layer takes a process lock, a semaphore that a killed child would leak) and any

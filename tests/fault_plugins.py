@@ -14,7 +14,7 @@ import numpy as np
 from harness import BaseIndex, IndexCapabilities, IndexInfo, Param, hookimpl
 
 FAULTS = ("none", "build-error", "query-error", "hang", "abort", "memory", "bad-shape",
-          "out-of-range", "duplicates", "float-ids")
+          "out-of-range", "duplicates", "float-ids", "jit")  # jit: compiles with numba, no fault
 
 
 class FaultyIndex(BaseIndex):
@@ -26,6 +26,10 @@ class FaultyIndex(BaseIndex):
         self.strike_at = strike_at
 
     def _build(self, data):
+        if self.fault == "jit":  # a fresh numba compilation in the group's process
+            import numba
+
+            numba.njit(cache=False)(lambda x: x + 1)(1)
         if self.fault == "build-error":
             raise RuntimeError("injected failure at build")
         if self.fault == "abort" and self.strike_at < 0:
@@ -62,8 +66,12 @@ class FaultyIndex(BaseIndex):
 
     def query_stats(self):
         """What the group's process sees of its environment (tests of the runner)."""
-        return {name: float(os.environ.get(var, "nan")) for name, var in
-                (("env_omp_threads", "OMP_NUM_THREADS"), ("env_probe", "VECBENCH_TEST_PROBE"))}
+        import numba
+
+        stats = {name: float(os.environ.get(var, "nan")) for name, var in
+                 (("env_omp_threads", "OMP_NUM_THREADS"), ("env_probe", "VECBENCH_TEST_PROBE"))}
+        stats["numba_threads"] = float(numba.get_num_threads())
+        return stats
 
 
 @hookimpl
