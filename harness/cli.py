@@ -256,6 +256,7 @@ def _brief(record: dict[str, Any]) -> dict[str, Any]:
 def _summary_measures(df: Any) -> list[str] | None:
     """The measures the closing table shows: the search defaults, unless every record comes
     from other tasks, whose declared ``summary_measures`` are shown instead."""
+    from harness.errors import UnknownNameError
     from harness.plugins import get_registry
 
     tasks = [t for t in dict.fromkeys(df["task"].dropna()) if t] if "task" in df else []
@@ -264,10 +265,10 @@ def _summary_measures(df: Any) -> list[str] | None:
     shown: list[str] = []
     for name in tasks:
         try:
-            shown += [m for m in get_registry().tasks.get(name).summary_measures
-                      if m not in shown]
-        except Exception:
+            declared = get_registry().tasks.get(name).summary_measures
+        except UnknownNameError:  # records of a task whose plugin is not installed here
             continue
+        shown += [m for m in declared if m not in shown]
     return shown or None
 
 

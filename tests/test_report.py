@@ -506,6 +506,8 @@ def test_summary_of_other_tasks_shows_their_declared_measures():
     # any search record among them keeps the search columns
     mixed = pd.concat([attacks, frame(rec(recall=0.9, qps=5.0))])
     assert _summary_measures(mixed) is None
+    # records of a task not installed here: the search columns, no error
+    assert _summary_measures(frame(rec(index="x", task="no-such-task"))) is None
 
 
 # --------------------------------------------------------------------------- plots
