@@ -316,10 +316,9 @@ def test_portable_bytes_interoperate_with_pyroaring_both_ways():
         check_containers(back, np.asarray(theirs.to_array(), dtype=np.int64))
 
 
-def test_many_array_container_pairs_intersect_exactly_across_stamp_reuse():
-    # array-container intersections reuse a per-thread stamp buffer that is cleared once
-    # every 255 container pairs: 600 pairs per call, over several calls, cross that point
-    # many times; numpy's set operations are the oracle
+def test_many_array_container_pairs_combine_exactly():
+    # 600 chunks of array containers (about 90 and 75 ids each, some shared) through every
+    # set operation of the vector kernels; numpy's set operations are the oracle
     rng = np.random.default_rng(7)
     n_bits = 600 * 2**16
     for _ in range(3):
@@ -331,6 +330,8 @@ def test_many_array_container_pairs_intersect_exactly_across_stamp_reuse():
         assert np.array_equal((x & y).to_array(), both)
         assert np.array_equal((x - y).to_array(), np.setdiff1d(a, b))
         assert np.array_equal((y - x).to_array(), np.setdiff1d(b, a))
+        assert np.array_equal((x | y).to_array(), np.union1d(a, b))
+        assert np.array_equal((x ^ y).to_array(), np.setxor1d(a, b))
 
 
 def test_container_type_flips_exactly_at_4096_as_in_croaring():
