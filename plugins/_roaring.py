@@ -29,13 +29,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from plugins import _bitmap_kernels, _sorted16
 from plugins._bitmap_kernels import OP_AND, OP_ANDNOT, OP_OR, OP_XOR, ctz64, popcount64
+from plugins._jit_cache import invalidate_stale
 from plugins._sorted16 import (
     SCRATCH,
     SLACK,
     difference,
     intersect,
     intersect_count,
+    prefetch_run,
     union,
 )
 
@@ -47,6 +50,7 @@ SERIAL_COOKIE_RUN = 12347
 NO_OFFSET_THRESHOLD = 4
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+invalidate_stale(__file__, _bitmap_kernels.__file__, _sorted16.__file__)
 _MASK16 = 0xFFFF
 _U6, _U63, _ONE = np.uint64(6), np.uint64(63), np.uint64(1)
 
@@ -168,61 +172,6 @@ def _bounds(op: int, ma: np.ndarray, na: int, mb: np.ndarray, nb: int):
             i += 1
             j += 1
     return rows, vals, blocks
-
-
-@numba.njit(**_JIT)
-def _array_union(a, ao, na, b, bo, nb, out, pos, xor) -> int:
-    """Sorted OR / XOR of two array containers (``na + nb <= 4096``) into ``out[pos:]``.
-
-    Two merges run at once, one from the front (smallest first) and one from the back
-    (largest first, written at the far end of the ``na + nb`` slots and moved down at the
-    end). Their steps choose by arithmetic rather than branches and do not depend on each
-    other, so the processor overlaps them: about 1.5x faster than one branchy merge on
-    random values, whose comparisons it cannot predict. The middle left when either side has
-    one value to go is merged plainly.
-    """
-    sa, sb, dst = a[ao:ao + na], b[bo:bo + nb], out[pos:pos + na + nb]
-    top = na + nb
-    i = j = k = back = 0
-    ie, je = na, nb
-    while i < ie - 1 and j < je - 1:
-        x, y = sa[i], sb[j]
-        dst[k] = x if x < y else y
-        k += (not xor) | (x != y)
-        i += x <= y
-        j += y <= x
-        p, q = sa[ie - 1], sb[je - 1]
-        dst[top - 1 - back] = p if p > q else q
-        back += (not xor) | (p != q)
-        ie -= p >= q
-        je -= q >= p
-    while i < ie and j < je:
-        x, y = sa[i], sb[j]
-        if x < y:
-            dst[k] = x
-            k += 1
-            i += 1
-        elif y < x:
-            dst[k] = y
-            k += 1
-            j += 1
-        else:
-            if not xor:
-                dst[k] = x
-                k += 1
-            i += 1
-            j += 1
-    while i < ie:
-        dst[k] = sa[i]
-        k += 1
-        i += 1
-    while j < je:
-        dst[k] = sb[j]
-        k += 1
-        j += 1
-    for t in range(back):
-        dst[k + t] = dst[top - back + t]
-    return k + back
 
 
 @numba.njit(**_JIT)
@@ -441,6 +390,9 @@ def and_count(ma, na, va, wa, mb, nb, vb, wb) -> int:
             continue
         ca, oa = ma[i, 1], ma[i, 2]
         cb, ob = mb[j, 1], mb[j, 2]
+        if i + 1 < na and j + 1 < nb:  # most likely the next pair (a hint only)
+            prefetch_run(va, ma[i + 1, 2], ma[i + 1, 1])
+            prefetch_run(vb, mb[j + 1, 2], mb[j + 1, 1])
         if ca <= ARRAY_MAX and cb <= ARRAY_MAX:
             total += intersect_count(va, oa, ca, vb, ob, cb)
         elif ca <= ARRAY_MAX:
@@ -607,25 +559,36 @@ def from_sorted(ids: np.ndarray):
     return meta, values, words, n
 
 
+@numba.njit(inline="always", **_JIT)
+def _bits_of(x, base: int, out, pos: int, k: int) -> int:
+    """Write ``base + i`` for every set bit ``i`` of the word ``x``; returns the new count."""
+    while x != 0:
+        out[pos + k] = np.uint16(base + np.int64(ctz64(x)))
+        k += 1
+        x &= x - np.uint64(1)
+    return k
+
+
 @numba.njit(**_JIT)
 def _extract_words(dense, start, stop, out, pos) -> int:
     """Low 16 bits of the set ids of ``dense[start:stop]`` (one chunk) into ``out[pos:]``.
-    Eight words are tested at once, so a sparse chunk costs little more than reading it."""
+
+    Sixteen words are tested at once (a fixed count, so the test is two vector ORs), so a
+    sparse chunk costs little more than reading it: 2.5x faster than testing eight at a
+    time with a variable count, on 1.25 MB holding 0.01 % of ids.
+    """
     k = 0
     w = start
-    while w < stop:
-        end = min(w + 8, stop)
+    while w + 16 <= stop:
         any_set = np.uint64(0)
-        for t in range(w, end):
-            any_set |= dense[t]
+        for t in range(16):
+            any_set |= dense[w + t]
         if any_set != 0:
-            for t in range(w, end):
-                x = dense[t]
-                while x != 0:
-                    out[pos + k] = np.uint16(((t - start) << 6) + np.int64(ctz64(x)))
-                    k += 1
-                    x &= x - np.uint64(1)
-        w = end
+            for t in range(w, w + 16):
+                k = _bits_of(dense[t], (t - start) << 6, out, pos, k)
+        w += 16
+    for t in range(w, stop):
+        k = _bits_of(dense[t], (t - start) << 6, out, pos, k)
     return k
 
 
@@ -669,6 +632,48 @@ def from_dense(dense: np.ndarray):
             bpos += 1
         r += 1
     return meta, values, words, np.int64(cards.sum())
+
+
+@numba.njit(**_JIT)
+def and_dense(wa: np.ndarray, wb: np.ndarray, bound: int):
+    """Containers of ``wa AND wb`` for two dense word arrays, in one pass over them.
+
+    ``bound``: an upper bound of the result's cardinality (the smaller operand's). Each
+    chunk is intersected into a 1024-word scratch that stays in the first-level cache and
+    taken from there as an array or a bitset container; the dense result is never written.
+    Against the dense AND followed by :func:`from_dense`: one read of the operands instead
+    of a read, a write and two reads of the result.
+    """
+    nw = wa.shape[0]
+    nchunks = (nw + BLOCK - 1) // BLOCK
+    meta = np.empty((nchunks, 3), dtype=np.int64)
+    values = np.empty(min(bound, nchunks * ARRAY_MAX), dtype=np.uint16)
+    words = np.empty(min(nchunks, bound // (ARRAY_MAX + 1)) * BLOCK, dtype=np.uint64)
+    scratch = np.empty(BLOCK, dtype=np.uint64)
+    r = vpos = bpos = 0
+    total = 0
+    for c in range(nchunks):
+        start, stop = c * BLOCK, min(nw, (c + 1) * BLOCK)
+        card = np.uint64(0)
+        for w in range(start, stop):
+            x = wa[w] & wb[w]
+            scratch[w - start] = x
+            card += popcount64(x)
+        if card == 0:
+            continue
+        meta[r, 0] = c
+        meta[r, 1] = card
+        if card <= ARRAY_MAX:
+            meta[r, 2] = vpos
+            vpos += _extract_words(scratch, 0, stop - start, values, vpos)
+        else:
+            meta[r, 2] = bpos
+            words[bpos * BLOCK:(bpos + 1) * BLOCK] = 0
+            words[bpos * BLOCK:bpos * BLOCK + stop - start] = scratch[:stop - start]
+            bpos += 1
+        total += card
+        r += 1
+    return meta[:r], values[:vpos], words[:bpos * BLOCK], np.int64(total)
 
 
 @numba.njit(**_JIT)
@@ -1171,6 +1176,7 @@ def warm() -> None:
     and_count(a[0], len(a[0]), a[1], a[2], b[0], len(b[0]), b[1], b[2])
     dense = to_dense(b[0], len(b[0]), b[1], b[2], 2000)  # covers every id of a and b
     from_dense(dense)
+    and_dense(dense, dense, 9000)
     to_ids(a[0], len(a[0]), a[1], a[2], 3)
     repack(a[0], len(a[0]), a[1], a[2])
     contains_many(a[0], len(a[0]), a[1], a[2], ids, np.empty(3, dtype=np.bool_))
@@ -1238,6 +1244,11 @@ class Containers:
     def and_count(self, other: Containers) -> int:
         return int(and_count(self.meta, self.m, self.values, self.words,
                              other.meta, other.m, other.values, other.words))
+
+    @classmethod
+    def and_dense(cls, wa: np.ndarray, wb: np.ndarray, bound: int) -> Containers:
+        """``wa AND wb`` of two dense word arrays, built as containers in one pass."""
+        return cls(*and_dense(wa, wb, bound))
 
     def filter_dense(self, dense: np.ndarray, keep_set: bool) -> Containers:
         """``self AND dense`` (``keep_set``) or ``self ANDNOT dense``."""

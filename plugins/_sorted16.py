@@ -33,14 +33,18 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
+from plugins import _bitmap_kernels
 from plugins._bitmap_kernels import ctz64, popcount64
+from plugins._jit_cache import invalidate_stale
 
 LANES = 8
 SKEW = 64  # one side this many times longer than the other: binary searches instead
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+invalidate_stale(__file__, _bitmap_kernels.__file__)
 _I16, _I32 = ir.IntType(16), ir.IntType(32)
 _V8 = ir.VectorType(_I16, LANES)
 
@@ -105,6 +109,22 @@ def _match8_from(typingctx, a, sa, b, sb, first):  # pragma: no cover - compiled
 
 
 @intrinsic
+def _copy8(typingctx, src, s, dst, d):  # pragma: no cover - compiled
+    """``dst[d:d + 8] = src[s:s + 8]`` as one vector load and store."""
+
+    def codegen(context, builder, signature, args):
+        tsrc, ts, tdst, td = signature.args
+        value = _load8(context, builder, tsrc, args[0], ts, args[1])
+        data = context.make_array(tdst)(context, builder, args[2]).data
+        d = context.cast(builder, args[3], td, types.intp)
+        builder.store(value, builder.bitcast(builder.gep(data, [d]), _V8.as_pointer()),
+                      align=2)
+        return context.get_dummy_value()
+
+    return types.none(src, s, dst, d), codegen
+
+
+@intrinsic
 def _at(typingctx, arr, idx):  # pragma: no cover - compiled
     """``arr[idx]`` of a uint16 array as int64, without negative-index wraparound."""
 
@@ -135,6 +155,40 @@ def _last_of_block(typingctx, arr, start):  # pragma: no cover - compiled
         return builder.zext(value, ir.IntType(64))
 
     return types.int64(arr, start), codegen
+
+
+PREFETCH_LINES = 8  # at most this many 64-byte lines of a run are prefetched
+
+
+@intrinsic
+def prefetch_run(typingctx, arr, off, n):  # pragma: no cover - compiled
+    """Ask for the cache lines of ``arr[off:off + n]`` (at most ``PREFETCH_LINES``) ahead of
+    use (LLVM ``prefetch``: a hint, never a fault, so any offset is safe).
+
+    The block merges walk two runs with a chain of dependent loads; a run that is not in the
+    first-level cache puts the second-level latency on every step of that chain. A caller
+    looping over container pairs prefetches the next pair while working on this one.
+    """
+
+    def codegen(context, builder, signature, args):
+        ta, toff, tn = signature.args
+        data = context.make_array(ta)(context, builder, args[0]).data
+        off = context.cast(builder, args[1], toff, types.intp)
+        n = context.cast(builder, args[2], tn, types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        base = builder.bitcast(builder.gep(data, [off]), i8p)
+        span = builder.mul(n, ir.Constant(ir.IntType(64), 2))
+        for line in range(PREFETCH_LINES):
+            here = builder.icmp_signed("<", ir.Constant(ir.IntType(64), 64 * line), span)
+            with builder.if_then(here, likely=line < 2):
+                builder.call(fn, [builder.gep(base, [ir.Constant(ir.IntType(64), 64 * line)]),
+                                  ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                                  ir.Constant(_I32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, off, n), codegen
 
 
 # --------------------------------------------------------------------------- short or skewed
@@ -202,6 +256,14 @@ def _remove_few(a, ao, na, b, bo, nb, out, pos) -> int:
 
 
 @numba.njit(inline="always", **_JIT)
+def _skewed(na: int, nb: int) -> bool:
+    """Binary searches rather than the block merge: a run under 8 values, or one over 64
+    times the other's length."""
+    short, long = min(na, nb), max(na, nb)
+    return short < LANES or short * SKEW < long
+
+
+@numba.njit(inline="always", **_JIT)
 def _advance(a, sa, b, sb, i, j):
     """Next (i, j): the block with the smaller last value moves on (both on a tie).
 
@@ -217,9 +279,11 @@ def _advance(a, sa, b, sb, i, j):
 @numba.njit(**_JIT)
 def intersect_count(a, ao: int, na: int, b, bo: int, nb: int) -> int:
     """``|A AND B|`` of the sorted runs ``a[ao:ao + na]`` and ``b[bo:bo + nb]``."""
-    if na > nb:
-        a, ao, na, b, bo, nb = b, bo, nb, a, ao, na
-    if na < LANES or na * SKEW < nb:
+    # no swap to put the shorter run first: on random sizes that branch is mispredicted
+    # half the time, about a fifth of the time of a pair of 66-value runs
+    if _skewed(na, nb):
+        if na > nb:
+            return _probe_count(b, bo, nb, a, ao, na)
         return _probe_count(a, ao, na, b, bo, nb)
     i, ie, j, je = ao, ao + na, bo, bo + nb
     k = 0
@@ -247,9 +311,9 @@ def _emit(a, sa: int, hits, out, pos: int, k: int) -> int:
 @numba.njit(**_JIT)
 def intersect(a, ao: int, na: int, b, bo: int, nb: int, out, pos: int) -> int:
     """``A AND B`` written to ``out[pos:]`` in order; returns its length."""
-    if na > nb:
-        a, ao, na, b, bo, nb = b, bo, nb, a, ao, na
-    if na < LANES or na * SKEW < nb:
+    if _skewed(na, nb):
+        if na > nb:
+            return _probe_keep(b, bo, nb, a, ao, na, True, out, pos)
         return _probe_keep(a, ao, na, b, bo, nb, True, out, pos)
     i, ie, j, je = ao, ao + na, bo, bo + nb
     k = 0
@@ -293,12 +357,25 @@ def difference(a, ao: int, na: int, b, bo: int, nb: int, out, pos: int) -> int:
     i, ie, j, je = ao, ao + na, bo, bo + nb
     k = 0
     seen = np.uint64(0)
-    while i < ie and j < je:
-        sa, sb = min(i, ie - LANES), min(j, je - LANES)
-        if sa == i and sb == j:
-            seen |= _match8(a, sa, b, sb)
+    # whole blocks: A's block is written on every step, counted only when it moves on (no
+    # branch on that: it goes either way at random); a block with nothing seen, the common
+    # case in sparse sets, is one vector copy. Writes stay below pos + (i - ao) + 8.
+    while i + LANES <= ie and j + LANES <= je:
+        seen |= _match8(a, i, b, j)
+        ni, j = _advance(a, i, b, j, i, j)
+        moved = np.int64(ni != i)
+        if seen == 0:
+            _copy8(a, i, out, pos + k)
+            k += moved * LANES
         else:
-            seen |= _match8_from(a, sa, b, sb, j)
+            for t in range(LANES):
+                out[pos + k] = a[i + t]
+                k += moved & (np.int64(seen >> np.uint64(t)) ^ 1)
+        seen &= np.uint64(moved - 1)  # cleared when the block moved on
+        i = ni
+    while i < ie and j < je:  # the last, overlapping blocks
+        sa, sb = min(i, ie - LANES), min(j, je - LANES)
+        seen |= _match8_from(a, sa, b, sb, j)
         ni, j = _advance(a, sa, b, sb, i, j)
         if ni != i:
             k = _emit_unseen(a, sa, i, seen, out, pos, k)
