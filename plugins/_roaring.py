@@ -38,7 +38,6 @@ from plugins._sorted16 import (
     difference,
     intersect,
     intersect_count,
-    prefetch_run,
     union,
 )
 
@@ -390,9 +389,6 @@ def and_count(ma, na, va, wa, mb, nb, vb, wb) -> int:
             continue
         ca, oa = ma[i, 1], ma[i, 2]
         cb, ob = mb[j, 1], mb[j, 2]
-        if i + 1 < na and j + 1 < nb:  # most likely the next pair (a hint only)
-            prefetch_run(va, ma[i + 1, 2], ma[i + 1, 1])
-            prefetch_run(vb, mb[j + 1, 2], mb[j + 1, 1])
         if ca <= ARRAY_MAX and cb <= ARRAY_MAX:
             total += intersect_count(va, oa, ca, vb, ob, cb)
         elif ca <= ARRAY_MAX:

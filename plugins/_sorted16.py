@@ -33,7 +33,6 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from plugins import _bitmap_kernels
@@ -155,40 +154,6 @@ def _last_of_block(typingctx, arr, start):  # pragma: no cover - compiled
         return builder.zext(value, ir.IntType(64))
 
     return types.int64(arr, start), codegen
-
-
-PREFETCH_LINES = 8  # at most this many 64-byte lines of a run are prefetched
-
-
-@intrinsic
-def prefetch_run(typingctx, arr, off, n):  # pragma: no cover - compiled
-    """Ask for the cache lines of ``arr[off:off + n]`` (at most ``PREFETCH_LINES``) ahead of
-    use (LLVM ``prefetch``: a hint, never a fault, so any offset is safe).
-
-    The block merges walk two runs with a chain of dependent loads; a run that is not in the
-    first-level cache puts the second-level latency on every step of that chain. A caller
-    looping over container pairs prefetches the next pair while working on this one.
-    """
-
-    def codegen(context, builder, signature, args):
-        ta, toff, tn = signature.args
-        data = context.make_array(ta)(context, builder, args[0]).data
-        off = context.cast(builder, args[1], toff, types.intp)
-        n = context.cast(builder, args[2], tn, types.intp)
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        base = builder.bitcast(builder.gep(data, [off]), i8p)
-        span = builder.mul(n, ir.Constant(ir.IntType(64), 2))
-        for line in range(PREFETCH_LINES):
-            here = builder.icmp_signed("<", ir.Constant(ir.IntType(64), 64 * line), span)
-            with builder.if_then(here, likely=line < 2):
-                builder.call(fn, [builder.gep(base, [ir.Constant(ir.IntType(64), 64 * line)]),
-                                  ir.Constant(_I32, 0), ir.Constant(_I32, 3),
-                                  ir.Constant(_I32, 1)])
-        return context.get_dummy_value()
-
-    return types.none(arr, off, n), codegen
 
 
 # --------------------------------------------------------------------------- short or skewed

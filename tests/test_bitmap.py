@@ -614,3 +614,33 @@ def test_builtin_bitmap_suite_covers_the_issue_grid():
     assert forms == {"auto", "dense", "containers"}
     for g in groups:
         parse_options(g.first.extra)
+
+
+def test_dense_and_with_a_sparse_result_builds_containers_in_one_pass():
+    # two auto-form dense operands whose AND is expected (|A||B|/n) far below the sparse
+    # threshold: the containers are built straight from the words. Three cases: random
+    # operands (array containers), a shared block of 5,000 ids (a bitset container), and
+    # correlated operands whose AND is not sparse after all (the result goes back to the
+    # dense form, as a dense AND would have left it)
+    chunk = 2**16
+    n = 400 * chunk
+    rng = np.random.default_rng(3)
+
+    def draw(extra):
+        return np.union1d(np.flatnonzero(rng.random(n) < 1 / 200), extra)
+
+    shared_block = np.arange(7 * chunk + 100, 7 * chunk + 5100)
+    shared_chunk = np.arange(9 * chunk, 10 * chunk)
+    for extra, form in ((np.zeros(0, np.int64), "containers"), (shared_block, "containers"),
+                        (shared_chunk, "dense")):
+        a, b = draw(extra), draw(extra)
+        x, y = Bitmap(n, a), Bitmap(n, b)
+        assert x.representation == y.representation == "dense"
+        got = x & y
+        assert got.representation == form
+        if len(extra) == len(shared_block):  # the block became a bitset container
+            assert got._cont is not None and got._cont.meta[:, 1].max() > ARRAY_MAX
+        assert np.array_equal(got.to_array(), np.intersect1d(a, b))
+        assert len(got) == len(np.intersect1d(a, b))
+        x &= y
+        assert x.representation == form and np.array_equal(x.to_array(), got.to_array())
