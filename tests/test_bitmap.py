@@ -644,3 +644,28 @@ def test_dense_and_with_a_sparse_result_builds_containers_in_one_pass():
         assert len(got) == len(np.intersect1d(a, b))
         x &= y
         assert x.representation == form and np.array_equal(x.to_array(), got.to_array())
+
+
+def test_mixed_forms_with_bitset_containers_in_a_partial_last_chunk():
+    # one operand dense, the other containers holding bitset containers, in a universe that
+    # ends inside its last chunk: every operation both ways, against numpy
+    chunk = 2**16
+    n = 3 * chunk + 12_345
+    rng = np.random.default_rng(21)
+    full = np.arange(2 * chunk, n)  # the partial last chunk, densely filled
+    a = np.union1d(rng.choice(n, 3000, replace=False), full[rng.random(len(full)) < 0.6])
+    b = np.flatnonzero(rng.random(n) < 0.3)
+    x, y = Bitmap(n, a, form="containers"), Bitmap(n, b, form="dense")
+    want = {"and": np.intersect1d(a, b), "or": np.union1d(a, b), "xor": np.setxor1d(a, b),
+            "andnot": np.setdiff1d(a, b), "andnot_r": np.setdiff1d(b, a)}
+    for p, q in ((x, y), (y, x)):
+        assert np.array_equal((p & q).to_array(), want["and"])
+        assert np.array_equal((p | q).to_array(), want["or"])
+        assert np.array_equal((p ^ q).to_array(), want["xor"])
+        assert p.intersection_cardinality(q) == len(want["and"])
+    assert np.array_equal((x - y).to_array(), want["andnot"])
+    assert np.array_equal((y - x).to_array(), want["andnot_r"])
+    for name, op in (("or", "__ior__"), ("xor", "__ixor__"), ("andnot_r", "__isub__")):
+        z = Bitmap(n, b, form="dense")
+        z = getattr(z, op)(x)
+        assert np.array_equal(z.to_array(), want[name]), name
