@@ -646,8 +646,7 @@ def from_dense(dense: np.ndarray):
             vpos += _extract_words(dense, c * BLOCK, stop, values, vpos)
         else:
             meta[r, 2] = bpos
-            for w in range(c * BLOCK, stop):
-                words[bpos * BLOCK + w - c * BLOCK] = dense[w]
+            _blk(words, bpos)[:stop - c * BLOCK] = dense[c * BLOCK:stop]
             bpos += 1
         r += 1
     return meta, values, words, np.int64(cards.sum())
@@ -708,8 +707,7 @@ def to_dense(meta, m, values, words, n_words: int) -> np.ndarray:
                 out[base + (v >> 6)] |= np.uint64(1) << np.uint64(v & 63)
         else:
             stop = min(BLOCK, n_words - base)
-            for w in range(stop):
-                out[base + w] = words[off * BLOCK + w]
+            out[base:base + stop] = _blk(words, off)[:stop]
     return out
 
 
