@@ -15,7 +15,9 @@ in the loop):
 - ``values``: uint16 pool of the array containers; ``words``: uint64 pool of the bitsets.
 
 Binary operations size their output from the inputs' cardinalities, fill it in one pass and
-return exact arrays. Single insertions append a grown copy of an array container at the end
+return exact arrays. Pairs of array containers are combined by the vector kernels of
+``plugins/_sorted16.py`` and ``plugins/_union16.py``; bitset blocks are looped over through
+:func:`_blk` views. Single insertions append a grown copy of an array container at the end
 of the pool (the old slot becomes garbage, reclaimed by :meth:`Containers.compact`), so an
 insertion costs O(4096) at worst, never O(size of the bitmap).
 
@@ -29,17 +31,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from plugins import _bitmap_kernels, _sorted16
+from plugins import _bitmap_kernels, _sorted16, _union16
 from plugins._bitmap_kernels import OP_AND, OP_ANDNOT, OP_OR, OP_XOR, ctz64, popcount64
 from plugins._jit_cache import invalidate_stale
-from plugins._sorted16 import (
-    SCRATCH,
-    SLACK,
-    difference,
-    intersect,
-    intersect_count,
-    union,
-)
+from plugins._sorted16 import difference, intersect, intersect_count
+from plugins._union16 import SCRATCH, SLACK, union
 
 ARRAY_MAX = 4096  # largest cardinality of an array container
 BLOCK = 1024  # uint64 words of a bitset container
@@ -49,7 +45,7 @@ SERIAL_COOKIE_RUN = 12347
 NO_OFFSET_THRESHOLD = 4
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-invalidate_stale(__file__, _bitmap_kernels.__file__, _sorted16.__file__)
+invalidate_stale(__file__, _bitmap_kernels.__file__, _sorted16.__file__, _union16.__file__)
 _MASK16 = 0xFFFF
 _U6, _U63, _ONE = np.uint64(6), np.uint64(63), np.uint64(1)
 

@@ -1,4 +1,5 @@
-"""The vector kernels on sorted uint16 runs (``plugins/_sorted16.py``) against numpy.
+"""The vector kernels on sorted uint16 runs (``plugins/_sorted16.py``, ``plugins/_union16.py``)
+against numpy.
 
 Runs sit inside a larger pool between random values, as array containers do, so a kernel
 that reads or writes past its run, or takes a neighbour's values, fails. Lengths cover
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from plugins import _sorted16 as S
+from plugins import _union16 as U
 
 EDGE_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 64, 65, 100, 600, 4000]
 
@@ -50,11 +52,11 @@ def _pool(rng, a, b):
 @pytest.mark.parametrize("seed", range(4))
 def test_runs_combine_like_numpy(seed):
     rng = np.random.default_rng(seed)
-    scratch = np.empty(S.SCRATCH, dtype=np.uint16)
+    scratch = np.empty(U.SCRATCH, dtype=np.uint16)
     for _ in range(1500):
         a, b = _draw(rng)
         pool, ao, bo = _pool(rng, a, b)
-        room = len(a) + len(b) + S.SLACK + 4
+        room = len(a) + len(b) + U.SLACK + 4
         guard = rng.integers(0, 65536, 4).astype(np.uint16)
         out = np.concatenate([guard, np.full(room, 7, np.uint16)])
         args = (pool, ao, len(a), pool, bo, len(b))
@@ -65,7 +67,7 @@ def test_runs_combine_like_numpy(seed):
         n = S.difference(*args, out, 4)
         assert np.array_equal(out[4:4 + n], np.setdiff1d(a, b))
         for xor, want in ((False, np.union1d(a, b)), (True, np.setxor1d(a, b))):
-            n = S.union(*args, out, 4, xor, scratch)
+            n = U.union(*args, out, 4, xor, scratch)
             assert np.array_equal(out[4:4 + n], want), (xor, len(a), len(b))
         assert np.array_equal(out[:4], guard)  # nothing written before the position
         assert np.array_equal(pool[ao:ao + len(a)], a)  # the inputs are left alone
@@ -76,7 +78,7 @@ def test_writes_stay_within_the_documented_room():
     # intersect / difference write at most the result's room (A's length for the
     # difference, the shorter run's for the intersection); union at most na + nb + SLACK
     rng = np.random.default_rng(11)
-    scratch = np.empty(S.SCRATCH, dtype=np.uint16)
+    scratch = np.empty(U.SCRATCH, dtype=np.uint16)
     for _ in range(500):
         a, b = _draw(rng)
         pool, ao, bo = _pool(rng, a, b)
@@ -86,7 +88,7 @@ def test_writes_stay_within_the_documented_room():
             out[room:] = 12345
             kernel(*args, out, 0)
             assert np.all(out[room:] == 12345), kernel.__name__
-        out = np.full(len(a) + len(b) + S.SLACK + 8, 7, np.uint16)
-        out[len(a) + len(b) + S.SLACK:] = 12345
-        S.union(*args, out, 0, False, scratch)
-        assert np.all(out[len(a) + len(b) + S.SLACK:] == 12345)
+        out = np.full(len(a) + len(b) + U.SLACK + 8, 7, np.uint16)
+        out[len(a) + len(b) + U.SLACK:] = 12345
+        U.union(*args, out, 0, False, scratch)
+        assert np.all(out[len(a) + len(b) + U.SLACK:] == 12345)
