@@ -249,6 +249,32 @@ def _advance(a, sa, b, sb, i, j):
     return i, j
 
 
+def _unpack(context, builder, signature, args) -> list[ir.Value]:
+    """An intrinsic's arguments as IR values: an array's data pointer, a boolean as ``i1``,
+    any other number as ``intp``."""
+    values = []
+    for ty, value in zip(signature.args, args, strict=True):
+        if isinstance(ty, types.Array):
+            values.append(context.make_array(ty)(context, builder, value).data)
+        elif isinstance(ty, types.Boolean):
+            values.append(context.cast(builder, value, ty, types.boolean))
+        else:
+            values.append(context.cast(builder, value, ty, types.intp))
+    return values
+
+
+def _start_loop(builder: ir.IRBuilder, name: str):
+    """Open a loop in IR: the blocks ``check`` (where the builder is left, for the phis and
+    the exit test), ``body`` and ``done``; returns (the block before, check, body, done)."""
+    entry = builder.basic_block
+    check = builder.append_basic_block(f"{name}.check")
+    body = builder.append_basic_block(f"{name}.body")
+    done = builder.append_basic_block(f"{name}.done")
+    builder.branch(check)
+    builder.position_at_end(check)
+    return entry, check, body, done
+
+
 @intrinsic
 def _count_whole_blocks(typingctx, a, i0, ie, b, j0, je):  # pragma: no cover - compiled
     """The whole-block phase of :func:`intersect_count` as one loop of IR; returns
@@ -261,22 +287,11 @@ def _count_whole_blocks(typingctx, a, i0, ie, b, j0, je):  # pragma: no cover - 
     result = types.UniTuple(types.int64, 3)
 
     def codegen(context, builder, signature, args):
-        ta, ti, tie, tb, tj, tje = signature.args
+        a_data, start_i, end_i, b_data, start_j, end_j = _unpack(context, builder, signature,
+                                                                 args)
         i64 = ir.IntType(64)
-        a_data = context.make_array(ta)(context, builder, args[0]).data
-        b_data = context.make_array(tb)(context, builder, args[3]).data
-        start_i = context.cast(builder, args[1], ti, types.intp)
-        end_i = context.cast(builder, args[2], tie, types.intp)
-        start_j = context.cast(builder, args[4], tj, types.intp)
-        end_j = context.cast(builder, args[5], tje, types.intp)
         lanes = ir.Constant(i64, LANES)
-        entry = builder.basic_block
-        check = builder.append_basic_block("count.check")
-        body = builder.append_basic_block("count.body")
-        done = builder.append_basic_block("count.done")
-        builder.branch(check)
-
-        builder.position_at_end(check)
+        entry, check, body, done = _start_loop(builder, "count")
         i, j, acc = builder.phi(i64), builder.phi(i64), builder.phi(_V8)
         i.add_incoming(start_i, entry)
         j.add_incoming(start_j, entry)

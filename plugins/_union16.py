@@ -16,7 +16,7 @@ from numba.extending import intrinsic
 
 from plugins import _sorted16
 from plugins._jit_cache import invalidate_stale
-from plugins._sorted16 import _I16, _I32, _V8, LANES, _lanes, _splat
+from plugins._sorted16 import _I16, _I32, _V8, LANES, _lanes, _splat, _start_loop, _unpack
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 invalidate_stale(__file__, _sorted16.__file__)
@@ -96,19 +96,10 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
     """
 
     def codegen(context, builder, signature, args):
-        (ta, tao, tie, tb, tbo, tje, ts, txor, to, tk) = signature.args
+        (a_data, ao, ie, b_data, bo, je, sc, xor, out_data,
+         pos0) = _unpack(context, builder, signature, args)
         i64 = ir.IntType(64)
         c64 = lambda v: ir.Constant(i64, v)  # noqa: E731
-        a_data = context.make_array(ta)(context, builder, args[0]).data
-        b_data = context.make_array(tb)(context, builder, args[3]).data
-        sc = context.make_array(ts)(context, builder, args[6]).data
-        out_data = context.make_array(to)(context, builder, args[8]).data
-        ao = context.cast(builder, args[1], tao, types.intp)
-        ie = context.cast(builder, args[2], tie, types.intp)
-        bo = context.cast(builder, args[4], tbo, types.intp)
-        je = context.cast(builder, args[5], tje, types.intp)
-        xor = context.cast(builder, args[7], txor, types.boolean)
-        pos0 = context.cast(builder, args[9], tk, types.intp)
 
         def slot(offset):
             return builder.gep(sc, [c64(offset)])
@@ -130,13 +121,7 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
 
         kept0, pending0, before0 = vload(slot(_KEPT)), vload(slot(_PENDING)), vload(slot(_BEFORE))
         i0 = builder.add(ao, c64(LANES))
-        entry = builder.basic_block
-        check = builder.append_basic_block("merge.check")
-        body = builder.append_basic_block("merge.body")
-        done = builder.append_basic_block("merge.flush")
-        builder.branch(check)
-
-        builder.position_at_end(check)
+        entry, check, body, done = _start_loop(builder, "merge")
         i = builder.phi(i64)
         j = builder.phi(i64)
         pos = builder.phi(i64)
