@@ -16,11 +16,15 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from plugins import _popcount
+from plugins._jit_cache import invalidate_stale
+
 #: codes of the binary operations shared with ``plugins._roaring``
 OP_AND, OP_OR, OP_XOR, OP_ANDNOT = 0, 1, 2, 3
 OPS = {"and": OP_AND, "or": OP_OR, "xor": OP_XOR, "andnot": OP_ANDNOT}
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+invalidate_stale(__file__, _popcount.__file__)
 
 
 @intrinsic
@@ -73,20 +77,14 @@ def combine(op: int, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> int:
 
 @numba.njit(**_JIT)
 def and_count(a: np.ndarray, b: np.ndarray) -> int:
-    """|a AND b| without writing the intersection."""
-    total = np.uint64(0)
-    for i in range(a.shape[0]):
-        total += popcount64(a[i] & b[i])
-    return np.int64(total)
+    """|a AND b| without writing the intersection (Harley-Seal, ``plugins/_popcount.py``)."""
+    return _popcount.and_count(a, b)
 
 
 @numba.njit(**_JIT)
 def count(words: np.ndarray) -> int:
-    """Number of set bits."""
-    total = np.uint64(0)
-    for i in range(words.shape[0]):
-        total += popcount64(words[i])
-    return np.int64(total)
+    """Number of set bits (Harley-Seal, ``plugins/_popcount.py``)."""
+    return _popcount.count(words)
 
 
 @numba.njit(**_JIT)
