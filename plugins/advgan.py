@@ -35,8 +35,13 @@ Every term is averaged over the mini-batch; :meth:`AdvGAN.generator_objective` r
 trains a generator for ``eps`` on ``(x, y)`` and keeps it; ``generate`` at a budget with no
 generator trains one on the inputs it is given (transductive: the ``attack`` task trains on
 the inputs it attacks, timed apart as ``training_seconds``) and then attacks in one forward
-pass. ``training_seconds`` (eps -> seconds) and ``curves`` (eps -> per-epoch curves, see
-``CURVE_KEYS``) record the training; :func:`plot_curves` draws them. ``save(path)`` /
+pass. Model selection: after each epoch the generator attacks its *selection inputs* (a
+seeded share ``validation_fraction`` of ``fit``'s inputs, held out of the training; in
+transductive training, the inputs to be attacked) and the weights of the epoch with the best
+success there are kept (``selection``; ``patience`` stops early); :attr:`AdvGAN.selected`
+records the choice. ``training_seconds`` (eps -> seconds) and ``curves`` (eps -> per-epoch
+curves, see ``CURVE_KEYS``, plus ``selection_success``) record the training;
+:func:`plot_curves` draws them. ``save(path)`` /
 ``load(path)`` store the trained generators in an ``.npz`` file (no pickle); the build
 parameter ``generator_file`` loads one at construction (or, when the file does not exist
 yet, saves there after training).
@@ -61,6 +66,7 @@ GAN_LOSSES = ("nonsaturating", "least_squares")
 LR_DECAYS = ("cosine", "none")
 GENERATOR_ACTIVATIONS = ("leaky_relu", "softmax")
 TARGET_LOSSES = ("margin", "probability", "ce")
+SELECTIONS = ("best", "last")
 CURVE_KEYS = ("d_loss", "g_gan_loss", "target_loss", "hinge_loss", "d_accuracy",
               "success_rate", "norm_mean_rel")
 FILE_VERSION = 1
@@ -210,6 +216,15 @@ class AdvGAN(Attack):
     :param kappa: margin confidence of the margin loss (logit units).
     :param generator_file: ``.npz`` to load trained generators from (or to save to after
         training, when it does not exist yet); ``""``: none.
+    :param selection: ``"best"``: keep G's weights of the epoch with the highest attack
+        success on the selection inputs (see :meth:`fit`); ``"last"``: those of the last
+        epoch.
+    :param validation_fraction: share of the inputs given to :meth:`fit` held out (a seeded
+        split) as its selection inputs, in [0, 1); 0: select on the training inputs
+        themselves. Not used when the generator is trained on the inputs it attacks
+        (``transductive``), which are then the selection inputs.
+    :param patience: stop training when the success on the selection inputs has not
+        improved for this many epochs; 0: train every epoch.
     """
 
     name = "advgan"
@@ -223,7 +238,8 @@ class AdvGAN(Attack):
                  sharpness: float = 5.0, sharpness_start: float = 0.25,
                  gan_weight: float = 1.0, target_weight: float = 10.0,
                  hinge_weight: float = 1.0, floor: float = 0.5, kappa: float = 0.0,
-                 generator_file: str = "") -> None:
+                 generator_file: str = "", selection: str = "best",
+                 validation_fraction: float = 0.2, patience: int = 0) -> None:
         super().__init__(norm, bounds, targeted=targeted, batch_size=batch_size)
         if gan_loss not in GAN_LOSSES:
             raise InvalidInputError(f"advgan: gan_loss must be one of {list(GAN_LOSSES)}, got "
@@ -238,7 +254,11 @@ class AdvGAN(Attack):
             raise InvalidInputError(f"advgan: generator_activation must be one of "
                                     f"{list(GENERATOR_ACTIVATIONS)}, got "
                                     f"{generator_activation!r}")
+        if selection not in SELECTIONS:
+            raise InvalidInputError(f"advgan: selection must be one of {list(SELECTIONS)}, "
+                                    f"got {selection!r}")
         self.gan_loss, self.target_loss = gan_loss, target_loss
+        self.selection = selection
         self.lr_decay, self.generator_activation = lr_decay, generator_activation
         self.epochs = _check_int(epochs, "epochs", 1)
         self.minibatch = _check_int(minibatch, "minibatch", 1)
@@ -260,12 +280,24 @@ class AdvGAN(Attack):
         if self.floor > 1:
             raise InvalidInputError(f"advgan: floor must lie in [0, 1], got {floor!r}")
         self.kappa = _check_float(kappa, "kappa")
+        self.validation_fraction = _check_float(validation_fraction, "validation_fraction")
+        if self.validation_fraction >= 1:
+            raise InvalidInputError(f"advgan: validation_fraction must lie in [0, 1), got "
+                                    f"{validation_fraction!r}")
+        self.patience = _check_int(patience, "patience", 0)
         self.generator_file = str(generator_file or "")
         self.generators: dict[float, _Generator] = {}
         #: eps -> seconds spent training its generator
         self.training_seconds: dict[float, float] = {}
         #: eps -> {curve name -> one value per epoch} (see ``CURVE_KEYS``)
         self.curves: dict[float, dict[str, list[float]]] = {}
+        #: eps -> how its generator was selected: ``epoch`` (0-based epoch whose weights were
+        #: kept), ``success`` (its success on the selection inputs), ``epochs_run`` (fewer than
+        #: ``epochs`` after early stopping), ``transductive``, ``validation_fraction`` (the
+        #: share held out, 0 when the selection inputs are the training inputs) and, after
+        #: training in this process, ``rows`` (indices of the selection inputs among those
+        #: given to :meth:`fit`)
+        self.selected: dict[float, dict[str, Any]] = {}
         if self.generator_file and Path(self.generator_file).exists():
             self.load(self.generator_file)
 
@@ -335,19 +367,59 @@ class AdvGAN(Attack):
         t = epoch / max(self.epochs - 1, 1)
         return self.sharpness_start + t * (self.sharpness - self.sharpness_start)
 
+    def _split(self, n: int, rng: np.random.Generator, transductive: bool
+               ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Rows of ``n`` inputs to train on and rows to select the epoch on, and the share
+        held out. Transductive training, or ``validation_fraction = 0``: all rows for both
+        (no random draw). Else a seeded permutation: ``round(fraction * n)`` rows held out."""
+        rows = np.arange(n)
+        if transductive or self.validation_fraction == 0:
+            return rows, rows, 0.0
+        n_val = round(self.validation_fraction * n)
+        if not 1 <= n_val <= n - 1:
+            raise InvalidInputError(
+                f"advgan: validation_fraction {self.validation_fraction:g} of {n} inputs "
+                f"holds out {n_val}; at least one input must be held out and one left to "
+                f"train on (give more inputs, or validation_fraction = 0 to select on the "
+                f"training inputs)")
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val]), self.validation_fraction
+
+    def _selection_score(self, target: Any, x_adv: np.ndarray, labels: np.ndarray,
+                         movable: np.ndarray) -> float:
+        """Attack success on the selection inputs: the share of adversarial outputs among
+        the inputs that were not adversarial before the attack (``movable``)."""
+        return float(np.mean(is_adversarial(target, x_adv, labels, self.targeted)[movable]))
+
     def fit(self, target: Any, x: Any, y: Any = None, eps: float = 0.0,
-            rng: Any = None) -> dict[str, list[float]]:
+            rng: Any = None, *, transductive: bool = False) -> dict[str, list[float]]:
         """Train a generator for budget ``eps`` on inputs ``x`` (labels ``y`` as in
         :meth:`generate`); returns the training curves (also kept in :attr:`curves`).
+
+        Model selection: after every epoch the generator attacks the *selection inputs*
+        and its success there (the share of those not adversarial before the attack that
+        are after it) is recorded as the curve ``selection_success``. With
+        ``selection = "best"`` the weights of the epoch with the highest value are kept
+        (the later epoch on a tie); ``patience`` stops the training early. The selection
+        inputs are a seeded share ``validation_fraction`` of ``x``, held out of the
+        training; with ``validation_fraction = 0``, or ``transductive=True`` (``x`` are the
+        inputs that will be attacked, as in :meth:`generate` and the ``attack`` task), they
+        are the training inputs themselves. :attr:`selected` records the choice.
 
         Set ``target_weight=0`` to train the GAN alone.
         """
         eps = self._eps(eps)
         if eps == 0:
             raise InvalidInputError("advgan: cannot train a generator for eps = 0")
-        x0, labels = self._inputs(target, x, y)
+        x_given, labels_given = self._inputs(target, x, y)
         rng = _as_rng(rng)
         t0 = time.perf_counter()
+        fit_rows, sel_rows, held_out = self._split(len(x_given), rng, bool(transductive))
+        x0, labels = x_given[fit_rows], labels_given[fit_rows]
+        x_sel, labels_sel = x_given[sel_rows], labels_given[sel_rows]
+        movable = ~is_adversarial(target, x_sel, labels_sel, self.targeted)
+        if not movable.any():
+            movable = np.ones(len(x_sel), dtype=bool)
         n, d = x0.shape
         shift = x0.mean(axis=0)
         scale = float(x0.std()) or 1.0
@@ -360,8 +432,13 @@ class AdvGAN(Attack):
         disc = MLP(sizes_d, "leaky_relu", "linear", rng)
         opt_g = Adam(gen.mlp.params, self.lr_generator)
         opt_d = Adam(disc.params, self.lr_discriminator)
-        curves: dict[str, list[float]] = {k: [] for k in CURVE_KEYS}
+        curves: dict[str, list[float]] = {k: [] for k in (*CURVE_KEYS, "selection_success")}
         threshold = 0.0 if self.gan_loss == "nonsaturating" else 0.5
+        best = -1.0
+        best_epoch = improved = 0
+        best_params: list[np.ndarray] = []
+        best_sharpness = gen.sharpness
+        epochs_run = 0
         for epoch in range(self.epochs):
             decay = self._decay(epoch)
             opt_g.lr = self.lr_generator * decay
@@ -400,9 +477,32 @@ class AdvGAN(Attack):
             sums["norm_mean_rel"] = float(np.mean(row_norms(x_all - x0, self.norm)) / eps)
             for k in CURVE_KEYS:
                 curves[k].append(sums[k])
+            # model selection on the selection inputs
+            x_sel_adv = x_all if held_out == 0 else gen.perturb(x_sel, self.bounds)
+            score = self._selection_score(target, x_sel_adv, labels_sel, movable)
+            curves["selection_success"].append(score)
+            epochs_run = epoch + 1
+            if score > best:
+                improved = epoch
+            if score >= best:
+                best, best_epoch = score, epoch
+                if self.selection == "best":
+                    best_params = [p.copy() for p in gen.mlp.params]
+                    best_sharpness = gen.sharpness
+            if self.patience and epoch - improved >= self.patience:
+                break
+        if self.selection == "best":
+            for p, q in zip(gen.mlp.params, best_params, strict=True):
+                p[...] = q
+            gen.sharpness = best_sharpness
+        else:
+            best_epoch, best = epochs_run - 1, curves["selection_success"][-1]
         key = self._key(eps)
         self.generators[key] = gen
         self.curves[key] = curves
+        self.selected[key] = {"epoch": best_epoch, "success": best, "epochs_run": epochs_run,
+                              "transductive": bool(transductive),
+                              "validation_fraction": held_out, "rows": sel_rows}
         self.training_seconds[key] = time.perf_counter() - t0
         if self.generator_file and not Path(self.generator_file).exists():
             self.save(self.generator_file)
@@ -462,7 +562,7 @@ class AdvGAN(Attack):
             return x0
         key = self._key(eps)
         if key not in self.generators:
-            self.fit(target, x0, labels, eps, rng)
+            self.fit(target, x0, labels, eps, rng, transductive=True)
         gen = self.generators[key]
         if gen.norm != self.norm or len(gen.shift) != x0.shape[1]:
             raise InvalidInputError(f"advgan: the generator for eps {eps:g} was trained for "
@@ -488,7 +588,9 @@ class AdvGAN(Attack):
                 "eps": key, "sizes": gen.mlp.sizes, "hidden": gen.mlp.hidden,
                 "output": gen.mlp.output, "scale": gen.scale, "sharpness": gen.sharpness,
                 "training_seconds": self.training_seconds.get(key),
-                "curves": self.curves.get(key)})
+                "curves": self.curves.get(key),
+                "selected": {k: v for k, v in self.selected.get(key, {}).items()
+                             if k != "rows"} or None})
         arrays["meta"] = np.array(json.dumps(meta))
         path = Path(path)
         with path.open("wb") as fh:
@@ -524,6 +626,8 @@ class AdvGAN(Attack):
                 self.training_seconds[key] = float(g["training_seconds"])
             if g.get("curves"):
                 self.curves[key] = g["curves"]
+            if g.get("selected"):  # files written before model selection have none
+                self.selected[key] = dict(g["selected"])
 
 
 # --------------------------------------------------------------------------- plots
@@ -532,8 +636,9 @@ class AdvGAN(Attack):
 def plot_curves(curves: dict[str, list[float]], path: str | Path,
                 title: str = "AdvGAN training") -> Path:
     """Draw training curves (as in :attr:`AdvGAN.curves`) per epoch: the losses on the left,
-    discriminator accuracy, success rate and the relative perturbation norm on the right.
-    Writes ``path`` (its suffix picks the format) and returns it."""
+    discriminator accuracy, success rate, the relative perturbation norm and (when the curves
+    have it) the success on the selection inputs on the right. Writes ``path`` (its suffix
+    picks the format) and returns it."""
     missing = [k for k in CURVE_KEYS if k not in curves]
     if missing:
         raise InvalidInputError(f"plot_curves: curves lack {missing}")
@@ -553,8 +658,10 @@ def plot_curves(curves: dict[str, list[float]], path: str | Path,
     left.legend(fontsize="small")
     for k, label in (("d_accuracy", "discriminator accuracy"),
                      ("success_rate", "attack success rate"),
-                     ("norm_mean_rel", "mean perturbation norm / eps")):
-        right.plot(epochs, curves[k], label=label)
+                     ("norm_mean_rel", "mean perturbation norm / eps"),
+                     ("selection_success", "success on the selection inputs")):
+        if k in curves:  # selection_success: absent from curves saved before selection
+            right.plot(epochs, curves[k], label=label)
     right.set_xlabel("epoch")
     right.set_ylim(-0.02, 1.05)
     right.legend(fontsize="small")
@@ -600,6 +707,13 @@ ADVGAN = AttackInfo(
               low=0.0, high=1.0),
         Param("kappa", 0.0, float, "margin confidence (logits)", low=0.0),
         Param("generator_file", "", str, ".npz of trained generators to load (or save to)"),
+        Param("selection", "best", str, "G's weights kept: those of the epoch with the best "
+              "success on the selection inputs, or of the last epoch", choices=SELECTIONS),
+        Param("validation_fraction", 0.2, float, "share of fit's inputs held out (seeded) to "
+              "select the epoch on, in [0, 1); 0: select on the training inputs; training on "
+              "the attacked inputs selects on them", low=0.0, high=0.99),
+        Param("patience", 0, int, "stop training after this many epochs without a better "
+              "success on the selection inputs (0: never)", low=0),
     ),
     query_params=(EPS_REL, EPS_ABS),
     query_grid={"eps_rel": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0]},

@@ -356,7 +356,8 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
     else:
         if _needs_training(attack, eps_abs):  # trained attacks (advgan): timed apart
             t1 = time.perf_counter()
-            attack.fit(setup.target, x, y_attack, eps_abs, _seed(spec))
+            # trained on the inputs it attacks: the attack selects its model on them too
+            attack.fit(setup.target, x, y_attack, eps_abs, _seed(spec), transductive=True)
             training_seconds = time.perf_counter() - t1
             t0 = time.perf_counter()
         x_adv = np.asarray(attack.generate(counting, x, y_attack, eps_abs, _seed(spec)),
@@ -418,7 +419,8 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
 
 def _needs_training(attack: Any, eps: float) -> bool:
     """Whether ``attack`` learns per budget (``fit`` and ``is_trained``, as ``advgan``) and
-    has not learnt ``eps`` yet: its training is then run and timed before ``generate``."""
+    has not learnt ``eps`` yet: its training is then run and timed before ``generate``, as
+    ``fit(target, x, y, eps, rng, transductive=True)`` on the inputs it will attack."""
     fit, trained = getattr(attack, "fit", None), getattr(attack, "is_trained", None)
     return eps > 0 and callable(fit) and callable(trained) and not trained(eps)
 

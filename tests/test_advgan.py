@@ -294,7 +294,14 @@ def test_bad_parameters_are_named():
                             ({"lr_decay": "step"}, "lr_decay"),
                             ({"sharpness_start": 0.0}, "sharpness_start"),
                             ({"sharpness": -1.0}, "sharpness"),
-                            ({"generator_activation": "relu"}, "generator_activation")]:
+                            ({"generator_activation": "relu"}, "generator_activation"),
+                            ({"selection": "first"}, "selection"),
+                            ({"validation_fraction": 1.0}, r"validation_fraction must lie "
+                                                           r"in \[0, 1\), got 1\.0"),
+                            ({"validation_fraction": -0.1}, "validation_fraction"),
+                            ({"validation_fraction": float("nan")}, "validation_fraction"),
+                            ({"patience": -1}, "patience"),
+                            ({"patience": 2.5}, "patience")]:
         with pytest.raises(InvalidInputError, match=message):
             AdvGAN("linf", **kwargs)
     target = _linear_target(np.random.default_rng(0))
@@ -302,6 +309,12 @@ def test_bad_parameters_are_named():
         AdvGAN("linf").fit(target, np.zeros((3, 6)), None, 0.0)
     with pytest.raises(InvalidInputError, match="eps"):
         AdvGAN("linf").generate(target, np.zeros((3, 6)), None, -1.0)
+    # a split that leaves no input on one side is refused, naming the fraction and the count
+    with pytest.raises(InvalidInputError, match=r"validation_fraction 0\.1 of 3 inputs "
+                                                r"holds out 0"):
+        AdvGAN("linf", validation_fraction=0.1).fit(target, np.zeros((3, 6)), None, 0.1)
+    with pytest.raises(InvalidInputError, match="holds out 2"):
+        AdvGAN("linf", validation_fraction=0.9).fit(target, np.zeros((2, 6)), None, 0.1)
 
 
 def test_registered_with_the_attack_contract():
@@ -310,6 +323,14 @@ def test_registered_with_the_attack_contract():
     assert {p.name for p in info.query_params} >= {"eps_rel", "eps_abs"}
     attack = info.factory(norm="l2", bounds=(0.0, 1.0), epochs=2)
     assert isinstance(attack, AdvGAN) and attack.norm == "l2"
+    params = {p.name: p for p in info.build_params}
+    assert params["selection"].default == attack.selection == "best"
+    assert params["selection"].choices == ("best", "last")
+    assert params["validation_fraction"].default == attack.validation_fraction == 0.2
+    assert (params["validation_fraction"].low, params["validation_fraction"].high) == (0, 0.99)
+    assert params["patience"].default == attack.patience == 0
+    with pytest.raises(InvalidInputError, match="validation_fraction"):
+        params["validation_fraction"].coerce(1.0, "advgan")
 
 
 # --------------------------------------------------------------------------- behaviour
@@ -318,7 +339,9 @@ def test_registered_with_the_attack_contract():
 def test_gan_alone_drives_discriminator_towards_chance_keeping_the_budget(digits, tmp_path):
     train, ytr, *_, target = digits
     eps = 0.1
-    attack = AdvGAN("linf", (0.0, 1.0), target_weight=0.0, epochs=20)
+    # the GAN's dynamics on all 400 inputs, to the last epoch: no split, no selection
+    attack = AdvGAN("linf", (0.0, 1.0), target_weight=0.0, epochs=20, validation_fraction=0.0,
+                    selection="last")
     curves = attack.fit(target, train[:400], ytr[:400], eps, rng=0)
     acc = np.array(curves["d_accuracy"])
     peak = int(np.argmax(acc[:10]))
@@ -386,12 +409,21 @@ def test_attacks_a_soft_knn_target(digits):
     assert fooled > (decisions(target, noise) != y).mean()
 
 
-def test_attack_task_times_training_apart(tmp_path):
+def test_attack_task_times_training_apart(tmp_path, monkeypatch):
     from harness.config import expand, parse_suite
     from harness.data import resolve_dataset
     from harness.runner import GroupJob
     from plugins.attack_task import attack_worker
 
+    trainings = []
+    fit = AdvGAN.fit
+
+    def recording_fit(self, *args, **kwargs):
+        curves = fit(self, *args, **kwargs)
+        trainings.append(dict(self.selected[self._key(args[3])]))
+        return curves
+
+    monkeypatch.setattr(AdvGAN, "fit", recording_fit)
     registry = get_registry()
     run = {"task": "attack", "dataset": "digits", "attack": "advgan", "rescale": "unit",
            "bounds": "data", "n_inputs": 40, "build": {"epochs": 3, "hidden": 16},
@@ -410,3 +442,138 @@ def test_attack_task_times_training_apart(tmp_path):
         assert m["attacks_per_second"] == pytest.approx(40 / m["attack_seconds"])
         assert m["gradient_evaluations"] == 0  # the trained generator needs no gradient
         assert m["max_perturbation_ratio"] <= 1 + 1e-9
+    # trained on the 40 attacked inputs, with the model selected on them (no split)
+    assert len(trainings) == 2
+    for info in trainings:
+        assert info["transductive"] and info["validation_fraction"] == 0.0
+        np.testing.assert_array_equal(info["rows"], np.arange(40))
+
+
+# --------------------------------------------------------------------------- model selection
+
+
+def _success_over_movable(target, x, y, x_adv):
+    """Share of adversarial outputs among the inputs the target classifies correctly."""
+    movable = decisions(target, x) == y
+    return float((decisions(target, x_adv) != y)[movable].mean())
+
+
+def test_selection_on_a_held_out_split_keeps_the_best_epoch(digits):
+    train, ytr, test, yte, target = digits
+    x, y, eps = train[:300], ytr[:300], 1.0
+    kw = {"epochs": 30, "validation_fraction": 0.25}
+    best = AdvGAN("l2", (0.0, 1.0), **kw)
+    curves = best.fit(target, x, y, eps, rng=0)
+    info = best.selected[eps]
+    rows = info["rows"]
+    # a seeded split of round(0.25 * 300) inputs, all distinct
+    assert len(rows) == 75 and len(np.unique(rows)) == 75 and rows.max() < 300
+    assert info["validation_fraction"] == 0.25 and not info["transductive"]
+    history = curves["selection_success"]
+    assert len(history) == info["epochs_run"] == 30
+    # the kept epoch is the (last) best of the recorded history ...
+    assert info["success"] == max(history)
+    assert info["epoch"] == max(e for e, v in enumerate(history) if v == max(history))
+    assert info["epoch"] < 29  # (not trivially the last epoch here)
+    # ... and the returned generator, run afresh on the held-out rows, has that success
+    out = best.generate(target, x[rows], y[rows], eps)
+    assert _success_over_movable(target, x[rows], y[rows], out) == pytest.approx(
+        info["success"], abs=1e-12)
+    # the same seed and data without selection: same split, same training, last epoch kept
+    last = AdvGAN("l2", (0.0, 1.0), selection="last", **kw)
+    last.fit(target, x, y, eps, rng=0)
+    np.testing.assert_array_equal(last.selected[eps]["rows"], rows)
+    assert last.curves[eps]["selection_success"] == history
+    assert last.selected[eps]["epoch"] == 29
+    out_last = last.generate(target, x[rows], y[rows], eps)
+    assert _success_over_movable(target, x[rows], y[rows], out_last) == pytest.approx(
+        history[-1], abs=1e-12)
+    # on inputs seen by neither, the selected generator does at least as well
+    held_out_best = _success_over_movable(target, test, yte, best.generate(target, test, yte,
+                                                                           eps))
+    held_out_last = _success_over_movable(target, test, yte, last.generate(target, test, yte,
+                                                                           eps))
+    assert held_out_best >= held_out_last
+    # another seed draws another split
+    other = AdvGAN("l2", (0.0, 1.0), **kw | {"epochs": 1})
+    other.fit(target, x, y, eps, rng=1)
+    assert not np.array_equal(other.selected[eps]["rows"], rows)
+
+
+def test_transductive_training_selects_on_the_attacked_inputs(digits):
+    _, _, test, yte, target = digits
+    x, y, eps = test[:120], yte[:120], 0.1
+    kw = {"epochs": 12, "hidden": 32, "validation_fraction": 0.5}  # the fraction is not used
+    best = AdvGAN("linf", (0.0, 1.0), **kw)
+    out = best.generate(target, x, y, eps, rng=3)
+    info, history = best.selected[eps], best.curves[eps]["selection_success"]
+    assert info["transductive"] and info["validation_fraction"] == 0.0
+    np.testing.assert_array_equal(info["rows"], np.arange(120))
+    assert info["success"] == max(history)
+    assert _success_over_movable(target, x, y, out) == pytest.approx(max(history), abs=1e-12)
+    # the attacked inputs' success is at least the last epoch's, which selection = "last"
+    # returns from the same training (no split: same random draws as before selection)
+    last = AdvGAN("linf", (0.0, 1.0), selection="last", **kw)
+    out_last = last.generate(target, x, y, eps, rng=3)
+    assert last.curves[eps]["selection_success"] == history
+    assert _success_over_movable(target, x, y, out_last) == pytest.approx(history[-1],
+                                                                          abs=1e-12)
+    assert _success_over_movable(target, x, y, out) >= _success_over_movable(target, x, y,
+                                                                             out_last)
+    # fit(..., transductive=True), as the attack task calls it, is the same training
+    same = AdvGAN("linf", (0.0, 1.0), **kw)
+    same.fit(target, x, y, eps, rng=3, transductive=True)
+    np.testing.assert_array_equal(same.generate(target, x, y, eps), out)
+
+
+def test_patience_stops_training_and_keeps_a_prefix_of_the_full_run(digits):
+    train, ytr, *_, target = digits
+    x, y, eps = train[:200], ytr[:200], 0.2
+    kw = {"epochs": 25, "hidden": 32}
+    full = AdvGAN("linf", (0.0, 1.0), **kw).fit(target, x, y, eps, rng=0)
+    history = full["selection_success"]
+    patience = 3
+    stopped = AdvGAN("linf", (0.0, 1.0), patience=patience, **kw)
+    curves = stopped.fit(target, x, y, eps, rng=0)
+    run = stopped.selected[eps]["epochs_run"]
+    # oracle: the first epoch at which the best so far is `patience` epochs old
+    expected = len(history)
+    for e in range(len(history)):
+        if e - int(np.argmax(history[:e + 1])) >= patience:
+            expected = e + 1
+            break
+    assert run == expected < 25
+    # the same training as the full run, cut short
+    assert curves["selection_success"] == history[:run]
+    assert curves["d_loss"] == full["d_loss"][:run]
+    assert stopped.selected[eps]["success"] == max(history[:run])
+
+
+def test_selection_is_saved_and_files_without_it_still_load(digits, tmp_path):
+    import json
+
+    train, ytr, *_, target = digits
+    x, y = train[:80], ytr[:80]
+    attack = AdvGAN("linf", (0.0, 1.0), epochs=3, hidden=8)
+    attack.fit(target, x, y, 0.1, rng=0)
+    out = attack.generate(target, x, y, 0.1)
+    path = attack.save(tmp_path / "gen.npz")
+    again = AdvGAN("linf", (0.0, 1.0), generator_file=str(path))
+    saved = {k: v for k, v in attack.selected[0.1].items() if k != "rows"}
+    assert again.selected[0.1] == saved
+    np.testing.assert_array_equal(again.generate(target, x, y, 0.1), out)
+    # a file as written before model selection: no "selected", no selection curve
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    for g in meta["generators"]:
+        del g["selected"]
+        del g["curves"]["selection_success"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    old = tmp_path / "old.npz"
+    with old.open("wb") as fh:
+        np.savez(fh, **arrays)
+    loaded = AdvGAN("linf", (0.0, 1.0), generator_file=str(old))
+    assert loaded.is_trained(0.1) and 0.1 not in loaded.selected
+    np.testing.assert_array_equal(loaded.generate(target, x, y, 0.1), out)
+    assert plot_curves(loaded.curves[0.1], tmp_path / "old.png").stat().st_size > 1000
