@@ -15,6 +15,7 @@ against the budget per attack, and recall against the budget per index.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import traceback
@@ -356,8 +357,7 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
     else:
         if _needs_training(attack, eps_abs):  # trained attacks (advgan): timed apart
             t1 = time.perf_counter()
-            # trained on the inputs it attacks: the attack selects its model on them too
-            attack.fit(setup.target, x, y_attack, eps_abs, _seed(spec), transductive=True)
+            _fit_on_attacked(attack, setup.target, x, y_attack, eps_abs, _seed(spec))
             training_seconds = time.perf_counter() - t1
             t0 = time.perf_counter()
         x_adv = np.asarray(attack.generate(counting, x, y_attack, eps_abs, _seed(spec)),
@@ -415,6 +415,23 @@ def _point(spec: Any, attack: Any, setup: Setup, opts: Options, y_attack: np.nda
     return {"measures": {k: (as_float(v) if v is not None else None)
                          for k, v in measures.items()},
             "arrays": arrays, "timing": {"attack_seconds": seconds}, "warnings": warnings}
+
+
+def _fit_on_attacked(attack: Any, target: Any, x: np.ndarray, y: Any, eps: float,
+                     seed: int) -> None:
+    """``attack.fit(target, x, y, eps, seed)`` on the inputs it will attack, telling it so
+    (``transductive=True``: ``advgan`` then selects its model on them) when its ``fit``
+    takes that keyword; a plugin's ``fit`` without it is called as before."""
+    try:
+        params = inspect.signature(attack.fit).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it plainly
+        params = ()
+    takes = any(p.name == "transductive" or p.kind is inspect.Parameter.VAR_KEYWORD
+                for p in params)
+    if takes:
+        attack.fit(target, x, y, eps, seed, transductive=True)
+    else:
+        attack.fit(target, x, y, eps, seed)
 
 
 def _needs_training(attack: Any, eps: float) -> bool:

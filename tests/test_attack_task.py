@@ -312,3 +312,29 @@ def test_builtin_attack_suite_expands_and_its_run_keys_are_valid():
         if opts.target != "softmax":
             assert opts.target_index in registry.indexes
         assert all("eps_rel" in s.query for s in group.specs)
+
+
+def test_a_trained_attack_is_told_it_fits_on_the_inputs_it_attacks_only_if_it_can_hear_it():
+    # the documented protocol for attacks that learn is fit(target, x, y, eps, rng) plus
+    # is_trained; advgan also takes transductive=True, and a plugin's fit without that
+    # keyword must still be called
+    from plugins.attack_task import _fit_on_attacked
+
+    calls = []
+
+    class Plain:
+        def fit(self, target, x, y, eps, rng):
+            calls.append(("plain", eps))
+
+    class Keyword:
+        def fit(self, target, x, y, eps, rng, *, transductive=False):
+            calls.append(("keyword", transductive))
+
+    class Kwargs:
+        def fit(self, target, x, y, eps, rng, **options):
+            calls.append(("kwargs", options))
+
+    x = np.zeros((2, 3))
+    for attack in (Plain(), Keyword(), Kwargs()):
+        _fit_on_attacked(attack, None, x, None, 0.5, 7)
+    assert calls == [("plain", 0.5), ("keyword", True), ("kwargs", {"transductive": True})]
