@@ -16,7 +16,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from plugins import _popcount
+from plugins import _ir, _popcount
 from plugins._jit_cache import invalidate_stale
 
 #: codes of the binary operations shared with ``plugins._roaring``
@@ -24,7 +24,8 @@ OP_AND, OP_OR, OP_XOR, OP_ANDNOT = 0, 1, 2, 3
 OPS = {"and": OP_AND, "or": OP_OR, "xor": OP_XOR, "andnot": OP_ANDNOT}
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-invalidate_stale(__file__, _popcount.__file__)
+# every module whose compiled code ends up in this one's cache (see _jit_cache)
+invalidate_stale(__file__, _ir, _popcount)
 
 
 @intrinsic

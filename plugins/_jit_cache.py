@@ -4,7 +4,7 @@ numba invalidates a cached function when *its own* source file changes, not when
 function or intrinsic it calls from another module does: after editing
 ``plugins/_sorted16.py``, ``plugins/_roaring.py`` would go on running machine code built
 from the old kernels. A module whose cached functions call into other modules calls
-:func:`invalidate_stale` at import with the files it depends on; when their contents
+:func:`invalidate_stale` at import with the modules it depends on; when their contents
 changed since the last import, its cache files are deleted and numba compiles afresh.
 """
 
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import ModuleType
 
 
-def invalidate_stale(module_file: str, *dependencies: str) -> bool:
-    """Delete ``module_file``'s numba cache files if ``dependencies`` changed; True if so.
+def invalidate_stale(module_file: str, *dependencies: ModuleType | str) -> bool:
+    """Delete ``module_file``'s numba cache files if ``dependencies`` (modules or source
+    paths) changed; True if so.
 
     The dependencies' hash is kept beside the cache (``__pycache__/<module>.deps``).
     Best effort: an unwritable cache directory is left to numba, which then keeps its
@@ -25,7 +27,8 @@ def invalidate_stale(module_file: str, *dependencies: str) -> bool:
     cache_dir = source.parent / "__pycache__"
     digest = hashlib.sha256()
     for dep in dependencies:
-        digest.update(Path(dep).read_bytes())
+        path = dep if isinstance(dep, str) else dep.__file__
+        digest.update(Path(path).read_bytes())
     want = digest.hexdigest()
     stamp = cache_dir / f"{source.stem}.deps"
     try:

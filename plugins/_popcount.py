@@ -19,7 +19,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from plugins import _ir
+from plugins._ir import runs_of
+from plugins._jit_cache import invalidate_stale
+
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+# every module whose compiled code ends up in this one's cache (see _jit_cache)
+invalidate_stale(__file__, _ir)
 _I64 = ir.IntType(64)
 _V4 = ir.VectorType(_I64, 4)
 GROUP = 16  # vectors per carry-save round
@@ -105,6 +111,8 @@ def _make_rounds(with_and: bool):
                     weighted, ir.Constant(ir.IntType(32), lane)))
             return count
 
+        if not runs_of(types.uint64, a, b):
+            return None
         return types.int64(a, b, rounds), codegen
 
     return intrinsic(typer)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from plugins import _bitmap_kernels, _sorted16, _union16
+from plugins import _bitmap_kernels, _ir, _popcount, _sorted16, _union16
 from plugins._bitmap_kernels import OP_AND, OP_ANDNOT, OP_OR, OP_XOR, ctz64, popcount64
 from plugins._jit_cache import invalidate_stale
 from plugins._sorted16 import difference, intersect, intersect_count
@@ -45,7 +45,8 @@ SERIAL_COOKIE_RUN = 12347
 NO_OFFSET_THRESHOLD = 4
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-invalidate_stale(__file__, _bitmap_kernels.__file__, _sorted16.__file__, _union16.__file__)
+# every module whose compiled code ends up in this one's cache (see _jit_cache)
+invalidate_stale(__file__, _bitmap_kernels, _ir, _popcount, _sorted16, _union16)
 _MASK16 = 0xFFFF
 _U6, _U63, _ONE = np.uint64(6), np.uint64(63), np.uint64(1)
 

@@ -36,26 +36,18 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from plugins import _bitmap_kernels
+from plugins import _bitmap_kernels, _ir, _popcount
 from plugins._bitmap_kernels import ctz64, popcount64
+from plugins._ir import I16, I32, lanes, runs_of, splat, start_loop, unpack
 from plugins._jit_cache import invalidate_stale
 
 LANES = 8
 SKEW = 64  # one side this many times longer than the other: binary searches instead
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-invalidate_stale(__file__, _bitmap_kernels.__file__)
-_I16, _I32 = ir.IntType(16), ir.IntType(32)
-_V8 = ir.VectorType(_I16, LANES)
-
-
-def _lanes(values: list[int]) -> ir.Constant:
-    return ir.Constant(ir.VectorType(_I32, len(values)), values)
-
-
-def _splat(builder: ir.IRBuilder, scalar: ir.Value) -> ir.Value:
-    one = builder.insert_element(ir.Constant(_V8, ir.Undefined), scalar, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(one, ir.Constant(_V8, ir.Undefined), _lanes([0] * LANES))
+# every module whose compiled code ends up in this one's cache (see _jit_cache)
+invalidate_stale(__file__, _bitmap_kernels, _ir, _popcount)
+_V8 = ir.VectorType(I16, LANES)
 
 
 def _load8(context, builder, arr_type, arr, idx_type, idx) -> ir.Value:
@@ -71,7 +63,7 @@ def _equal_lanes(builder: ir.IRBuilder, va: ir.Value, vb: ir.Value) -> ir.Value:
     hits = builder.icmp_unsigned("==", va, vb)
     for r in range(1, LANES):
         rotated = builder.shuffle_vector(vb, ir.Constant(_V8, ir.Undefined),
-                                         _lanes([(t + r) % LANES for t in range(LANES)]))
+                                         lanes([(t + r) % LANES for t in range(LANES)]))
         hits = builder.or_(hits, builder.icmp_unsigned("==", va, rotated))
     return hits
 
@@ -92,6 +84,8 @@ def _match8(typingctx, a, sa, b, sb):  # pragma: no cover - compiled
         vb = _load8(context, builder, tb, args[2], tsb, args[3])
         return _any_equal(builder, va, vb)
 
+    if not runs_of(types.uint16, a, b):
+        return None
     return types.uint64(a, sa, b, sb), codegen
 
 
@@ -107,11 +101,13 @@ def _match8_from(typingctx, a, sa, b, sb, first):  # pragma: no cover - compiled
         first = context.cast(builder, args[4], tfirst, types.intp)
         data = context.make_array(tb)(context, builder, args[2]).data
         live = builder.load(builder.gep(data, [first]), align=2)
-        skip = _splat(builder, builder.trunc(builder.sub(first, sb), _I16))
+        skip = splat(builder, builder.trunc(builder.sub(first, sb), I16), LANES)
         consumed = builder.icmp_unsigned("<", ir.Constant(_V8, list(range(LANES))), skip)
-        vb = builder.select(consumed, _splat(builder, live), vb)
+        vb = builder.select(consumed, splat(builder, live, LANES), vb)
         return _any_equal(builder, va, vb)
 
+    if not runs_of(types.uint16, a, b):
+        return None
     return types.uint64(a, sa, b, sb, first), codegen
 
 
@@ -128,6 +124,8 @@ def _copy8(typingctx, src, s, dst, d):  # pragma: no cover - compiled
                       align=2)
         return context.get_dummy_value()
 
+    if not runs_of(types.uint16, src, dst):
+        return None
     return types.none(src, s, dst, d), codegen
 
 
@@ -141,6 +139,8 @@ def _at(typingctx, arr, idx):  # pragma: no cover - compiled
         idx = context.cast(builder, args[1], ti, types.intp)
         return builder.zext(builder.load(builder.gep(data, [idx]), align=2), ir.IntType(64))
 
+    if not runs_of(types.uint16, arr):
+        return None
     return types.int64(arr, idx), codegen
 
 
@@ -161,6 +161,8 @@ def _last_of_block(typingctx, arr, start):  # pragma: no cover - compiled
         value = builder.load_atomic(builder.gep(data, [idx]), "unordered", 2)
         return builder.zext(value, ir.IntType(64))
 
+    if not runs_of(types.uint16, arr):
+        return None
     return types.int64(arr, start), codegen
 
 
@@ -249,32 +251,6 @@ def _advance(a, sa, b, sb, i, j):
     return i, j
 
 
-def _unpack(context, builder, signature, args) -> list[ir.Value]:
-    """An intrinsic's arguments as IR values: an array's data pointer, a boolean as ``i1``,
-    any other number as ``intp``."""
-    values = []
-    for ty, value in zip(signature.args, args, strict=True):
-        if isinstance(ty, types.Array):
-            values.append(context.make_array(ty)(context, builder, value).data)
-        elif isinstance(ty, types.Boolean):
-            values.append(context.cast(builder, value, ty, types.boolean))
-        else:
-            values.append(context.cast(builder, value, ty, types.intp))
-    return values
-
-
-def _start_loop(builder: ir.IRBuilder, name: str):
-    """Open a loop in IR: the blocks ``check`` (where the builder is left, for the phis and
-    the exit test), ``body`` and ``done``; returns (the block before, check, body, done)."""
-    entry = builder.basic_block
-    check = builder.append_basic_block(f"{name}.check")
-    body = builder.append_basic_block(f"{name}.body")
-    done = builder.append_basic_block(f"{name}.done")
-    builder.branch(check)
-    builder.position_at_end(check)
-    return entry, check, body, done
-
-
 @intrinsic
 def _count_whole_blocks(typingctx, a, i0, ie, b, j0, je):  # pragma: no cover - compiled
     """The whole-block phase of :func:`intersect_count` as one loop of IR; returns
@@ -287,11 +263,11 @@ def _count_whole_blocks(typingctx, a, i0, ie, b, j0, je):  # pragma: no cover - 
     result = types.UniTuple(types.int64, 3)
 
     def codegen(context, builder, signature, args):
-        a_data, start_i, end_i, b_data, start_j, end_j = _unpack(context, builder, signature,
+        a_data, start_i, end_i, b_data, start_j, end_j = unpack(context, builder, signature,
                                                                  args)
         i64 = ir.IntType(64)
         lanes = ir.Constant(i64, LANES)
-        entry, check, body, done = _start_loop(builder, "count")
+        entry, check, body, done = start_loop(builder, "count")
         i, j, acc = builder.phi(i64), builder.phi(i64), builder.phi(_V8)
         i.add_incoming(start_i, entry)
         j.add_incoming(start_j, entry)
@@ -317,10 +293,12 @@ def _count_whole_blocks(typingctx, a, i0, ie, b, j0, je):  # pragma: no cover - 
         builder.position_at_end(done)
         total = ir.Constant(i64, 0)
         for t in range(LANES):
-            lane = builder.extract_element(acc, ir.Constant(_I32, t))
+            lane = builder.extract_element(acc, ir.Constant(I32, t))
             total = builder.add(total, builder.zext(lane, i64))
         return context.make_tuple(builder, result, [i, j, total])
 
+    if not runs_of(types.uint16, a, b):
+        return None
     return result(a, i0, ie, b, j0, je), codegen
 
 

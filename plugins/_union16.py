@@ -14,12 +14,14 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from plugins import _sorted16
+from plugins import _bitmap_kernels, _ir, _popcount, _sorted16
+from plugins._ir import I16, I32, lanes, runs_of, splat, start_loop, unpack
 from plugins._jit_cache import invalidate_stale
-from plugins._sorted16 import _I16, _I32, _V8, LANES, _lanes, _splat, _start_loop, _unpack
+from plugins._sorted16 import _V8, LANES
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-invalidate_stale(__file__, _sorted16.__file__)
+# every module whose compiled code ends up in this one's cache (see _jit_cache)
+invalidate_stale(__file__, _bitmap_kernels, _ir, _popcount, _sorted16)
 
 
 PAD = 0xFFFF  # fills a run's last, partial block: sorts last, so it never moves a value
@@ -41,15 +43,15 @@ def _bitonic_merge(builder: ir.IRBuilder, x: ir.Value, h: ir.Value) -> ir.Value:
     sort both halves at once.
     """
     h_rev = builder.shuffle_vector(h, ir.Constant(_V8, ir.Undefined),
-                                   _lanes(list(range(LANES - 1, -1, -1))))
+                                   lanes(list(range(LANES - 1, -1, -1))))
     v = builder.shuffle_vector(_umin(builder, x, h_rev), _umax(builder, x, h_rev),
-                               _lanes(list(range(2 * LANES))))
-    v16 = ir.VectorType(_I16, 2 * LANES)
+                               lanes(list(range(2 * LANES))))
+    v16 = ir.VectorType(I16, 2 * LANES)
     for dist in (4, 2, 1):
         partner = builder.shuffle_vector(v, ir.Constant(v16, ir.Undefined),
-                                         _lanes([t ^ dist for t in range(2 * LANES)]))
+                                         lanes([t ^ dist for t in range(2 * LANES)]))
         low, high = _umin(builder, v, partner), _umax(builder, v, partner)
-        v = builder.shuffle_vector(low, high, _lanes(
+        v = builder.shuffle_vector(low, high, lanes(
             [t if t & dist == 0 else t + 2 * LANES for t in range(2 * LANES)]))
     return v
 
@@ -63,15 +65,15 @@ SCRATCH = 6 * LANES
 def _emit_step(builder, x, kept, pending, before, xor, out_data, pos):
     """IR of one merge step (see :func:`_union_merge`); returns the new state and position."""
     merged = _bitonic_merge(builder, x, kept)
-    low = builder.shuffle_vector(merged, merged, _lanes(list(range(LANES))))
-    high = builder.shuffle_vector(merged, merged, _lanes(list(range(LANES, 2 * LANES))))
-    left = builder.shuffle_vector(before, pending, _lanes([LANES - 1 + t for t in range(LANES)]))
-    right = builder.shuffle_vector(pending, low, _lanes([1 + t for t in range(LANES)]))
+    low = builder.shuffle_vector(merged, merged, lanes(list(range(LANES))))
+    high = builder.shuffle_vector(merged, merged, lanes(list(range(LANES, 2 * LANES))))
+    left = builder.shuffle_vector(before, pending, lanes([LANES - 1 + t for t in range(LANES)]))
+    right = builder.shuffle_vector(pending, low, lanes([1 + t for t in range(LANES)]))
     keep_or = builder.icmp_unsigned("!=", pending, left)
     keep_xor = builder.and_(keep_or, builder.icmp_unsigned("!=", pending, right))
     keep = builder.select(xor, keep_xor, keep_or)
     for t in range(LANES):
-        lane = ir.Constant(_I32, t)
+        lane = ir.Constant(I32, t)
         builder.store(builder.extract_element(pending, lane), builder.gep(out_data, [pos]),
                       align=2)
         pos = builder.add(pos, builder.zext(builder.extract_element(keep, lane), pos.type))
@@ -97,7 +99,7 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
 
     def codegen(context, builder, signature, args):
         (a_data, ao, ie, b_data, bo, je, sc, xor, out_data,
-         pos0) = _unpack(context, builder, signature, args)
+         pos0) = unpack(context, builder, signature, args)
         i64 = ir.IntType(64)
         c64 = lambda v: ir.Constant(i64, v)  # noqa: E731
 
@@ -121,7 +123,7 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
 
         kept0, pending0, before0 = vload(slot(_KEPT)), vload(slot(_PENDING)), vload(slot(_BEFORE))
         i0 = builder.add(ao, c64(LANES))
-        entry, check, body, done = _start_loop(builder, "merge")
+        entry, check, body, done = start_loop(builder, "merge")
         i = builder.phi(i64)
         j = builder.phi(i64)
         pos = builder.phi(i64)
@@ -143,7 +145,7 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
         # addresses became a branch (LLVM's cmov conversion), mispredicted half the time
         x_a = vload(block_ptr(a_data, i, ie, _PAD_A))
         x_b = vload(block_ptr(b_data, j, je, _PAD_B))
-        mask = _splat(builder, builder.sext(take_a, _I16))
+        mask = splat(builder, builder.sext(take_a, I16), LANES)
         x = builder.or_(builder.and_(x_a, mask), builder.and_(x_b, builder.not_(mask)))
         kept1, pending1, before1, pos1 = _emit_step(builder, x, kept, pending, before,
                                                     xor, out_data, pos)
@@ -163,6 +165,8 @@ def _union_merge(typingctx, a, ao, ie, b, bo, je, scratch, xor, out, k):
             state = _emit_step(builder, pads, *state[:3], xor, out_data, state[3])
         return state[3]
 
+    if not runs_of(types.uint16, a, b, scratch, out):
+        return None
     return types.intp(a, ao, ie, b, bo, je, scratch, xor, out, k), codegen
 
 

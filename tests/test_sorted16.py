@@ -92,3 +92,20 @@ def test_writes_stay_within_the_documented_room():
         out[len(a) + len(b) + U.SLACK:] = 12345
         U.union(*args, out, 0, False, scratch)
         assert np.all(out[len(a) + len(b) + U.SLACK:] == 12345)
+
+
+def test_kernels_refuse_arrays_they_cannot_address():
+    # the intrinsics address elements by pointer arithmetic: any other dtype, or a strided
+    # view, must fail to compile rather than read the wrong bytes
+    from numba.core.errors import TypingError
+
+    from plugins import _popcount as P
+
+    wide = np.arange(40, dtype=np.int64)
+    with pytest.raises(TypingError):
+        S.intersect_count(wide, 0, 10, wide, 10, 10)
+    strided = np.arange(80, dtype=np.uint16)[::2]
+    with pytest.raises(TypingError):
+        S.intersect_count(strided, 0, 10, strided, 10, 10)
+    with pytest.raises(TypingError):
+        P.count(np.arange(10, dtype=np.uint32))
