@@ -11,7 +11,7 @@ import tomllib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.config import parse_suite
@@ -39,6 +39,7 @@ def test_random_bytes_as_vecs_files(tmp_path, payload, reader):
 @FUZZ
 @given(rows=st.integers(1, 5), dim=st.integers(1, 6), cut=st.integers(0, 40),
        bad_header=st.one_of(st.none(), st.integers(-5, 10)), bad_row=st.integers(0, 4))
+@example(rows=2, dim=1, cut=0, bad_header=3, bad_row=0)  # well-formed again: one row of 3
 def test_corrupted_fvecs_files(tmp_path, rows, dim, cut, bad_header, bad_row):
     data = np.arange(rows * dim, dtype="<f4").reshape(rows, dim)
     blob = bytearray(b"".join(struct.pack("<i", dim) + r.tobytes() for r in data))
@@ -48,14 +49,38 @@ def test_corrupted_fvecs_files(tmp_path, rows, dim, cut, bad_header, bad_row):
     path = tmp_path / "x.fvecs"
     path.write_bytes(bytes(blob))
     intact = cut == 0 and (bad_header is None or bad_row >= rows or bad_header == dim)
+    parsed = _parse_fvecs(bytes(blob))
     try:
         out = read_fvecs(path)
     except VecbenchError as exc:
         assert not intact, f"an intact file was refused: {exc}"
+        assert parsed is None, f"a well-formed file was refused: {exc}"
         assert str(path) in str(exc)
         return
-    assert intact or cut % (4 + 4 * dim) == 0  # only whole rows can go missing silently
-    np.testing.assert_array_equal(out, data[: out.shape[0]])
+    # a damaged header can leave a file that is well-formed with other rows (two rows of
+    # dimension 1 read as one row of dimension 3): the reader must return exactly what the
+    # bytes say then, and refuse everything else
+    assert parsed is not None, "a malformed file was read"
+    np.testing.assert_array_equal(out, parsed)
+    if intact:
+        np.testing.assert_array_equal(out, data)
+
+
+def _parse_fvecs(blob: bytes) -> np.ndarray | None:
+    """The rows of a well-formed fvecs file (every row's header the same positive
+    dimension, whole rows only), read with struct; None when it is not well-formed."""
+    if len(blob) < 4:
+        return None
+    (dim,) = struct.unpack_from("<i", blob, 0)
+    row = 4 + 4 * dim
+    if dim <= 0 or len(blob) % row:
+        return None
+    rows = []
+    for start in range(0, len(blob), row):
+        if struct.unpack_from("<i", blob, start)[0] != dim:
+            return None
+        rows.append(struct.unpack_from(f"<{dim}f", blob, start + 4))
+    return np.array(rows, dtype="<f4")
 
 
 @FUZZ
