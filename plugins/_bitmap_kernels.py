@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 
 from plugins import _ir, _popcount
+from plugins._ir import ctz64, popcount64
 from plugins._jit_cache import invalidate_stale
 
 #: codes of the binary operations shared with ``plugins._roaring``
@@ -26,26 +25,6 @@ OPS = {"and": OP_AND, "or": OP_OR, "xor": OP_XOR, "andnot": OP_ANDNOT}
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 # every module whose compiled code ends up in this one's cache (see _jit_cache)
 invalidate_stale(__file__, _ir, _popcount)
-
-
-@intrinsic
-def popcount64(typingctx, x):  # pragma: no cover - compiled
-    """Number of set bits of a uint64 (LLVM ``ctpop``)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.uint64(types.uint64), codegen
-
-
-@intrinsic
-def ctz64(typingctx, x):  # pragma: no cover - compiled
-    """Index of the lowest set bit of a non-zero uint64 (LLVM ``cttz``)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.cttz(args[0], context.get_constant(types.boolean, True))
-
-    return types.uint64(types.uint64), codegen
 
 
 @numba.njit(**_JIT)

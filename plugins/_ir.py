@@ -1,11 +1,12 @@
-"""Small helpers for writing numba intrinsics in LLVM IR (llvmlite): the vector kernels of
-``_sorted16.py``, ``_union16.py`` and ``_popcount.py``. No numba-compiled code here, so
-nothing to cache."""
+"""Small helpers for writing numba intrinsics in LLVM IR (llvmlite), and the scalar bit
+intrinsics every bitmap kernel uses (``popcount64``, ``ctz64``). No numba-compiled
+functions here, so nothing to cache."""
 
 from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.extending import intrinsic
 
 I16, I32, I64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
 
@@ -54,3 +55,23 @@ def start_loop(builder: ir.IRBuilder, name: str):
     builder.branch(check)
     builder.position_at_end(check)
     return entry, check, body, done
+
+
+@intrinsic
+def popcount64(typingctx, x):  # pragma: no cover - compiled
+    """Number of set bits of a uint64 (LLVM ``ctpop``)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def ctz64(typingctx, x):  # pragma: no cover - compiled
+    """Index of the lowest set bit of a non-zero uint64 (LLVM ``cttz``)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], context.get_constant(types.boolean, True))
+
+    return types.uint64(types.uint64), codegen

@@ -20,7 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from plugins import _ir
-from plugins._ir import runs_of
+from plugins._ir import popcount64, runs_of, start_loop, unpack
 from plugins._jit_cache import invalidate_stale
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -50,20 +50,11 @@ def _make_rounds(with_and: bool):
 
     def typer(typingctx, a, b, rounds):
         def codegen(context, builder, signature, args):
-            ta, tb, tr = signature.args
-            a_data = builder.bitcast(context.make_array(ta)(context, builder, args[0]).data,
-                                     _V4.as_pointer())
-            b_data = builder.bitcast(context.make_array(tb)(context, builder, args[1]).data,
-                                     _V4.as_pointer())
-            rounds = context.cast(builder, args[2], tr, types.intp)
+            a_data, b_data, rounds = unpack(context, builder, signature, args)
+            a_data = builder.bitcast(a_data, _V4.as_pointer())
+            b_data = builder.bitcast(b_data, _V4.as_pointer())
             zero = ir.Constant(_V4, [0] * 4)
-            entry = builder.basic_block
-            check = builder.append_basic_block("hs.check")
-            body = builder.append_basic_block("hs.body")
-            done = builder.append_basic_block("hs.done")
-            builder.branch(check)
-
-            builder.position_at_end(check)
+            entry, check, body, done = start_loop(builder, "hs")
             r = builder.phi(_I64)
             state = [builder.phi(_V4) for _ in range(5)]  # ones, twos, fours, eights, total
             r.add_incoming(ir.Constant(_I64, 0), entry)
@@ -128,7 +119,7 @@ def count(words: np.ndarray) -> int:
     rounds = words.shape[0] // WORDS_PER_ROUND
     total = _count_rounds(words, words, rounds)
     for i in range(rounds * WORDS_PER_ROUND, words.shape[0]):
-        total += np.int64(_popcount_word(words[i]))
+        total += np.int64(popcount64(words[i]))
     return total
 
 
@@ -138,13 +129,5 @@ def and_count(a: np.ndarray, b: np.ndarray) -> int:
     rounds = a.shape[0] // WORDS_PER_ROUND
     total = _and_count_rounds(a, b, rounds)
     for i in range(rounds * WORDS_PER_ROUND, a.shape[0]):
-        total += np.int64(_popcount_word(a[i] & b[i]))
+        total += np.int64(popcount64(a[i] & b[i]))
     return total
-
-
-@intrinsic
-def _popcount_word(typingctx, x):  # pragma: no cover - compiled
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.uint64(types.uint64), codegen
